@@ -1,0 +1,228 @@
+// refcount/refcount.h: the object header and the reference-counting fast
+// paths, one text for three mechanisms chosen at compile time:
+//
+//   FT_GIL=1            16-byte header, plain count; immortals counted from 2^62
+//   FT_REFCOUNT_BIASED  32-byte header, biased counting (DESIGN.md §4.2)
+//   FT_REFCOUNT_ATOMIC  32-byte header, one atomic count in ob_ref_shared
+//
+// Biased counting: the owner (the thread whose id is in ob_tid) counts in
+// ob_ref_local with plain loads and stores; everyone else adds to
+// ob_ref_shared atomically. The true count is ob_ref_local + count(shared).
+// Slow paths (merge, queue, dealloc) live in refcount/brc.c.
+#ifndef FT_REFCOUNT_REFCOUNT_H
+#define FT_REFCOUNT_REFCOUNT_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "locking/locking.h"
+#include "runtime/atomic.h"
+#include "runtime/config.h"
+#include "runtime/runtime.h"
+
+typedef struct ft_type ft_type;
+
+#if FT_GIL
+// GIL build, 16 bytes. Every access happens with the GIL held.
+typedef struct ft_object {
+    intptr_t ob_refcnt;        // guarded by: the GIL
+    const ft_type *ob_type;    // immutable while referenced (H3)
+} ft_object;
+static_assert(sizeof(ft_object) == 16, "GIL header is 16 bytes");
+static_assert(offsetof(ft_object, ob_type) == 8, "ob_type offset");
+#define FT_IMMORTAL_REFCNT ((intptr_t)1 << 62)
+#define FT_OBJECT_HEAD_INIT(type) {.ob_refcnt = FT_IMMORTAL_REFCNT, .ob_type = (type)}
+#else
+// Free-threaded build, 32 bytes.
+//
+// ob_ref_shared = count * 4 + state; the count may be negative (only while
+// QUEUED); states only rise:
+//   state | name           | meaning
+//   0     | DEFAULT        | owner alive and counting in ob_ref_local
+//   1     | MAYBE_WEAKREF  | reserved (no weak references in v1)
+//   2     | QUEUED         | a foreign decref found count 0 and queued the
+//         |                | object to its owner (the queue holds a reference)
+//   3     | MERGED         | local folded in; ob_tid = 0; count is the truth
+//
+// ob_gc_bits
+//   bit  | name            | set by                        | cleared
+//   0x01 | SHARED          | fetch_or by a reference holder | never
+//   0x02 | CONTENTS_SHARED | first non-owner container op   | never
+//   0x80 | DEAD            | deallocator (debug builds)     | never
+typedef struct ft_object {
+    _Atomic(uintptr_t) ob_tid;       // atomic: creator; zeroed by mergers before MERGED shows (relaxed)
+    _Atomic(uint16_t) ob_flags;      // atomic: GC-list slot (bits 0-11), STATIC (bit 12); relaxed
+    ft_mutex ob_mutex;               // atomic: lock protocol (acquire/release)
+    _Atomic(uint8_t) ob_gc_bits;     // atomic: fetch_or release / load acquire
+    _Atomic(uint32_t) ob_ref_local;  // atomic: owner only (load+store, relaxed); mergers per B1
+    _Atomic(intptr_t) ob_ref_shared; // atomic: anyone, fetch_add / CAS (DESIGN.md §4.2)
+    const ft_type *ob_type;          // immutable while referenced (H3)
+} ft_object;
+static_assert(sizeof(ft_object) == 32, "FT header is 32 bytes");
+static_assert(offsetof(ft_object, ob_flags) == 8, "ob_flags offset");
+static_assert(offsetof(ft_object, ob_mutex) == 10, "ob_mutex offset");
+static_assert(offsetof(ft_object, ob_gc_bits) == 11, "ob_gc_bits offset");
+static_assert(offsetof(ft_object, ob_ref_local) == 12, "ob_ref_local offset");
+static_assert(offsetof(ft_object, ob_ref_shared) == 16, "ob_ref_shared offset");
+static_assert(offsetof(ft_object, ob_type) == 24, "ob_type offset");
+static_assert((-8 >> 2) == -2, "arithmetic right shift extracts negative counts");
+
+#define FT_REF_SHARED_SHIFT 2
+#define FT_REF_SHARED_ONE ((intptr_t)4)
+#define FT_REF_STATE_MASK ((intptr_t)3)
+#define FT_REF_DEFAULT ((intptr_t)0)
+#define FT_REF_MAYBE_WEAKREF ((intptr_t)1)
+#define FT_REF_QUEUED ((intptr_t)2)
+#define FT_REF_MERGED ((intptr_t)3)
+#define FT_REF_LOCAL_IMMORTAL UINT32_MAX
+#define FT_OBJ_FLAG_STATIC ((uint16_t)(1u << 12))
+#define FT_OBJ_FLAG_SLOT_MASK ((uint16_t)0x0fff)
+#define FT_GC_BIT_SHARED ((uint8_t)0x01)
+#define FT_GC_BIT_CONTENTS_SHARED ((uint8_t)0x02)
+#define FT_GC_BIT_DEAD ((uint8_t)0x80)
+
+#define FT_OBJECT_HEAD_INIT(type)                                              \
+    {.ob_tid = 0, .ob_flags = FT_OBJ_FLAG_STATIC, .ob_mutex = {0},             \
+     .ob_gc_bits = 0, .ob_ref_local = FT_REF_LOCAL_IMMORTAL,                   \
+     .ob_ref_shared = 0, .ob_type = (type)}
+#endif
+
+// ------------------------------------------------------------ slow paths
+FT_API void ft_ref_dealloc(ft_object *obj);              // runs tp_dealloc
+FT_API void ft_ref_merge_zero_local(ft_object *obj);     // owner, local hit 0
+FT_API void ft_ref_decref_shared(ft_object *obj);        // foreign decref
+FT_API _Noreturn void ft_ref_fatal(ft_object *obj, const char *what);
+// Immortalizes an object that is still private to the caller (I1).
+FT_API void ft_ref_make_immortal(ft_object *obj);
+FT_API int ft_is_unique(ft_object *obj);
+// Readers: a new reference unless the object is dead or dying (FT); always
+// succeeds for a live object in the GIL build.
+FT_API int ft_ref_try_incref(ft_object *obj);
+// The count as far as the caller can tell (statistics and tests only: H4).
+FT_API int64_t ft_ref_count_approx(ft_object *obj);
+FT_API int ft_ref_is_immortal(ft_object *obj);
+
+// Writes every header field of a new, still private object (relaxed stores:
+// others see it only through a later release).
+static inline void
+ft_ref_init_new(ft_object *obj, const ft_type *type)
+{
+#if FT_GIL
+    obj->ob_refcnt = 1;
+    obj->ob_type = type;
+#else
+    // relaxed: private until published by a release (slot store, unlock, start)
+    ft_atomic_store_relaxed_uintptr(&obj->ob_tid, ft_tls.tid);
+    ft_atomic_store_relaxed_u16(&obj->ob_flags, 0);
+    ft_atomic_store_relaxed_u8(&obj->ob_mutex.bits, 0);
+    ft_atomic_store_relaxed_u8(&obj->ob_gc_bits, 0);
+    ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 1);
+    ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared, 0);
+    obj->ob_type = type;
+#endif
+}
+
+static inline void
+ft_incref(ft_object *obj)
+{
+#if FT_GIL
+    FT_STAT_INC(rc_owner_incref);
+    obj->ob_refcnt++;
+#elif FT_REFCOUNT_ATOMIC
+    // relaxed: only the immortal marker, which never changes for a live object
+    if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    FT_STAT_INC(rc_shared_incref);
+    // relaxed: an increment needs no ordering; the holder already has a reference
+    ft_atomic_add_relaxed_intptr(&obj->ob_ref_shared, 1);
+#else
+    // relaxed: owner only writes it; a foreign reader only compares with the marker
+    uint32_t local = ft_atomic_load_relaxed_u32(&obj->ob_ref_local);
+    if (local == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    // relaxed: equal to ours only if we own it, which we wrote ourselves
+    if (FT_LIKELY(ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid)) {
+        FT_STAT_INC(rc_owner_incref);
+        // relaxed: owner only (B1); landing on UINT32_MAX immortalizes
+        ft_atomic_store_relaxed_u32(&obj->ob_ref_local, local + 1);
+    } else {
+        FT_STAT_INC(rc_shared_incref);
+        // relaxed: the caller already holds a reference, nothing to order
+        ft_atomic_add_relaxed_intptr(&obj->ob_ref_shared, FT_REF_SHARED_ONE);
+    }
+#endif
+}
+
+static inline void
+ft_decref(ft_object *obj)
+{
+#if FT_GIL
+    FT_STAT_INC(rc_owner_decref);
+#  if FT_DEBUG
+    if (FT_UNLIKELY(obj->ob_refcnt <= 0)) {
+        ft_ref_fatal(obj, "reference count underflow");
+    }
+#  endif
+    if (--obj->ob_refcnt == 0) {
+        ft_ref_dealloc(obj);
+    }
+#elif FT_REFCOUNT_ATOMIC
+    // relaxed: the immortal marker never changes for a live object
+    if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    FT_STAT_INC(rc_shared_decref);
+    // pairs: acq_rel fetch_sub of the other holders (the last one deallocates, B7)
+    intptr_t old = ft_atomic_sub_acq_rel_intptr(&obj->ob_ref_shared, 1);
+    if (old == 1) {
+        ft_ref_dealloc(obj);
+    }
+#  if FT_DEBUG
+    else if (FT_UNLIKELY(old <= 0)) {
+        ft_ref_fatal(obj, "reference count underflow");
+    }
+#  endif
+#else
+    // relaxed: owner only writes it (B1); foreigners only compare with the marker
+    uint32_t local = ft_atomic_load_relaxed_u32(&obj->ob_ref_local);
+    if (local == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    // relaxed: equal to ours only if we own it
+    if (FT_LIKELY(ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid)) {
+        FT_STAT_INC(rc_owner_decref);
+#  if FT_DEBUG
+        if (FT_UNLIKELY(local == 0)) {
+            ft_ref_fatal(obj, "reference count underflow");
+        }
+#  endif
+        // relaxed: owner only (B1)
+        ft_atomic_store_relaxed_u32(&obj->ob_ref_local, local - 1);
+        if (local == 1) {
+            ft_ref_merge_zero_local(obj);
+        }
+    } else {
+        ft_ref_decref_shared(obj);
+    }
+#endif
+}
+
+static inline ft_object *
+ft_newref(ft_object *obj)
+{
+    ft_incref(obj);
+    return obj;
+}
+
+static inline void
+ft_xdecref(ft_object *obj)
+{
+    if (obj != NULL) {
+        ft_decref(obj);
+    }
+}
+
+#endif
