@@ -10,10 +10,12 @@ set(FT_TEST_ENV
 # TSan on kernels with high mmap randomisation dies with "unexpected memory
 # mapping"; running without ASLR avoids it, so TSan tests always do.
 set(FT_TEST_LAUNCHER "")
+set(FT_TEST_LAUNCHER_STR "")
 if(FT_SANITIZE STREQUAL "thread")
   find_program(FT_SETARCH setarch)
   if(FT_SETARCH)
     set(FT_TEST_LAUNCHER ${FT_SETARCH} ${CMAKE_SYSTEM_PROCESSOR} -R)
+    set(FT_TEST_LAUNCHER_STR "${FT_SETARCH} ${CMAKE_SYSTEM_PROCESSOR} -R")
   endif()
 endif()
 

@@ -114,13 +114,20 @@ FT_API void ft_cs_begin_mutex(ft_cs *cs, ft_mutex *mutex);
         (void)(b);
 #  define FT_CS_END() }
 #else
+// Nested sections declare the same frame name in nested blocks on purpose
+// (FT_CS_END finds the innermost one); silence -Wshadow for that line only.
+#  define FT_CS_FRAME_DECL                                                     \
+    _Pragma("GCC diagnostic push")                                             \
+    _Pragma("GCC diagnostic ignored \"-Wshadow\"")                            \
+    ft_cs ft_cs_frame_;                                                        \
+    _Pragma("GCC diagnostic pop")
 #  define FT_CS_BEGIN(obj)                                                     \
     {                                                                          \
-        ft_cs ft_cs_frame_;                                                    \
+        FT_CS_FRAME_DECL                                                       \
         ft_cs_begin(&ft_cs_frame_, (struct ft_object *)(obj));
 #  define FT_CS_BEGIN2(a, b)                                                   \
     {                                                                          \
-        ft_cs ft_cs_frame_;                                                    \
+        FT_CS_FRAME_DECL                                                       \
         ft_cs_begin2(&ft_cs_frame_, (struct ft_object *)(a),                   \
                      (struct ft_object *)(b));
 #  define FT_CS_END()                                                          \

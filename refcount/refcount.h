@@ -123,6 +123,63 @@ ft_ref_init_new(ft_object *obj, const ft_type *type)
 #endif
 }
 
+// The GC-list slot of a tracked object (DESIGN.md §4.10). It lives in
+// ob_flags in the FT build, where a thread freeing another thread's object
+// must find that list's lock; the GIL build has one list (slot 0).
+static inline unsigned
+ft_ref_gc_slot(ft_object *obj)
+{
+#if FT_GIL
+    (void)obj;
+    return 0;
+#else
+    // relaxed: written at track time (private object) or in a pause
+    return ft_atomic_load_relaxed_u16(&obj->ob_flags) & FT_OBJ_FLAG_SLOT_MASK;
+#endif
+}
+
+static inline void
+ft_ref_set_gc_slot(ft_object *obj, unsigned slot)
+{
+#if FT_GIL
+    (void)obj;
+    (void)slot;
+#else
+    // relaxed: private at track time, or world stopped, or under the list lock
+    uint16_t flags = ft_atomic_load_relaxed_u16(&obj->ob_flags);
+    ft_atomic_store_relaxed_u16(&obj->ob_flags, (uint16_t)((flags & ~FT_OBJ_FLAG_SLOT_MASK) |
+                                                           (slot & FT_OBJ_FLAG_SLOT_MASK)));
+#endif
+}
+
+// Whether each thread keeps its own GC list (FT) or all share slot 0 (GIL).
+static inline int
+ft_ref_gc_slot_per_thread(void)
+{
+#if FT_GIL
+    return 0;
+#else
+    return 1;
+#endif
+}
+
+// World stopped (or GIL held), merge queues drained: the true count (G1).
+static inline int64_t
+ft_ref_count_in_pause(ft_object *obj)
+{
+#if FT_GIL
+    return obj->ob_refcnt;
+#elif FT_REFCOUNT_ATOMIC
+    // relaxed: world stopped; the pause's state CASes ordered every writer
+    return (int64_t)ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
+#else
+    // relaxed: world stopped; the pause's state CASes ordered every writer
+    uint32_t local = ft_atomic_load_relaxed_u32(&obj->ob_ref_local);
+    intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
+    return (int64_t)local + (int64_t)(shared >> FT_REF_SHARED_SHIFT);
+#endif
+}
+
 static inline void
 ft_incref(ft_object *obj)
 {

@@ -43,6 +43,7 @@ ft_init_checked(uint32_t abi_key)
     const char *gil_env = getenv("FT_ENABLE_GIL");
     bool gil = FT_GIL || (gil_env != NULL && strcmp(gil_env, "1") == 0);
     ft_gil_init(gil);
+    ft_gc_init();
     if (ft_thread_init_main() != 0) {
         ft_err_no_memory();
         return -1;

@@ -205,7 +205,8 @@ typedef enum ft_lock_rank {
     FT_RANK_WORLD,
     FT_RANK_QSBR_ORPHANS,
     FT_RANK_THREADS,
-    FT_RANK_GC_LIST,
+    FT_RANK_GC_SLOTS,     // slot allocation, above every GC list lock
+    FT_RANK_GC_LIST,      // GC lists, among themselves by slot number
     FT_RANK_BRC_BUCKET,
     FT_RANK_PARKING,
 } ft_lock_rank;
@@ -269,6 +270,8 @@ void ft_qsbr_safepoint(void);
 void ft_gc_thread_register(ft_thread *thread);
 void ft_gc_thread_unregister(ft_thread *thread);
 void ft_gc_safepoint(void);
+void ft_gc_init(void);
 void ft_gc_fini(void);
+void ft_qsbr_collect_in_pause(void);   // world stopped: free everything deferred
 
 #endif

@@ -1,0 +1,97 @@
+// fork: a multi-threaded parent forks; the child re-initialises the thread
+// table and locks and can create threads and objects. TSan kills a child that
+// starts threads after a multi-threaded fork unless die_after_fork=0, which
+// this test sets for itself through __tsan_default_options below.
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#if FT_TSAN
+const char *__tsan_default_options(void);
+const char *
+__tsan_default_options(void)
+{
+    return "die_after_fork=0:halt_on_error=1";
+}
+#endif
+
+static _Atomic(int) stop_spinners;
+
+static void
+spinner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&stop_spinners, memory_order_acquire)) {   // pairs: release store in the test
+        ft_safepoint();
+        FT_BEGIN_ALLOW_THREADS
+        usleep(50);
+        FT_END_ALLOW_THREADS
+    }
+}
+
+static void
+child_worker(void *arg)
+{
+    _Atomic(int) *ran = arg;
+    ft_object *list = ft_list_new();
+    if (list != NULL && ft_list_append(list, ft_none()) == 0 && ft_list_len(list) == 1) {
+        atomic_store_explicit(ran, 1, memory_order_release);   // pairs: acquire after join
+    }
+    ft_xdecref(list);
+}
+
+static int
+child_main(void)
+{
+    _Atomic(int) ran = 0;
+    ft_thread *t = ft_thread_start(child_worker, &ran);
+    if (t == NULL || ft_thread_join(t) != 0) {
+        return 2;
+    }
+    if (!atomic_load_explicit(&ran, memory_order_acquire)) {   // pairs: release in child_worker()
+        return 3;
+    }
+    ft_object *d = ft_dict_new();
+    if (d == NULL) {
+        return 4;
+    }
+    ft_decref(d);
+    ft_fini();
+    return ft_err_occurred() ? 5 : 0;
+}
+
+FT_TEST(fork_child_is_usable)
+{
+    atomic_store(&stop_spinners, 0);
+    ft_thread *spinners[3];
+    for (int i = 0; i < 3; i++) {
+        spinners[i] = ft_thread_start(spinner, NULL);
+        FT_REQUIRE(spinners[i] != NULL, "start");
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(child_main());
+    }
+    FT_REQUIRE(pid > 0, "fork failed");
+    int status = 0;
+    FT_BEGIN_ALLOW_THREADS
+    waitpid(pid, &status, 0);
+    FT_END_ALLOW_THREADS
+    FT_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    atomic_store_explicit(&stop_spinners, 1, memory_order_release);   // pairs: acquire in spinner()
+    for (int i = 0; i < 3; i++) {
+        FT_EXPECT_EQ(ft_thread_join(spinners[i]), 0, "join");
+    }
+}
+
+FT_TEST_RAW(fork_without_runtime)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(ft_init() == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    FT_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child could not ft_init");
+}
