@@ -87,4 +87,5 @@ ft_fini(void)
     // pairs: acquire loads in ft_thread_register() / ft_init_checked()
     ft_atomic_store_release_u32(&rt.initialized, 0);
     ft_thread_fini_main();
+    ft_qsbr_fini();   // what the main thread handed to the orphan queue
 }

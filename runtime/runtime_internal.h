@@ -102,7 +102,8 @@ struct ft_thread {
     ft_thread *brc_next;                  // guarded by: its BRC bucket lock
     // --- QSBR (gc/qsbr.c)
     _Atomic(uint64_t) qsbr_seq;           // atomic: owner (release) / pollers (acquire)
-    void *qsbr_queue;                     // owner only
+    void *qsbr_queue;                     // owner only (world stopped: the requester)
+    uint64_t qsbr_storage[8];             // owner only: the queue qsbr_queue points to
     // --- cycle collector (gc/)
     uint32_t gc_slot;                     // owner only (set at registration)
     int64_t gc_alloc_delta;               // owner only
@@ -273,5 +274,9 @@ void ft_gc_safepoint(void);
 void ft_gc_init(void);
 void ft_gc_fini(void);
 void ft_qsbr_collect_in_pause(void);   // world stopped: free everything deferred
+void ft_qsbr_fini(void);
+// Frees ptr with release(ptr) once no lock-free reader can hold it (Q1).
+void ft_qsbr_defer(void *ptr, size_t bytes, void (*release)(void *ptr));
+size_t ft_qsbr_deferred_bytes(void);   // the calling thread's
 
 #endif
