@@ -117,8 +117,14 @@ ft_ref_init_new(ft_object *obj, const ft_type *type)
     ft_atomic_store_relaxed_u16(&obj->ob_flags, 0);
     ft_atomic_store_relaxed_u8(&obj->ob_mutex.bits, 0);
     ft_atomic_store_relaxed_u8(&obj->ob_gc_bits, 0);
+#  if FT_REFCOUNT_ATOMIC
+    // One atomic count for every thread: the creator's reference is in it.
+    ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 0);
+    ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared, 1);
+#  else
     ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 1);
     ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared, 0);
+#  endif
     obj->ob_type = type;
 #endif
 }

@@ -43,6 +43,7 @@ void __tsan_release(void *addr);
 // ------------------------------------------------------------ fault injection
 // Modes: fail the k-th allocation from the arming point, every k-th, or each
 // with probability p from a seeded generator. Debug builds only.
+#if FT_DEBUG
 enum { FAIL_OFF, FAIL_NTH, FAIL_EVERY, FAIL_RANDOM };
 static _Atomic(int) fail_mode;             // atomic: arming thread / allocators (relaxed: test setup)
 static _Atomic(int64_t) fail_countdown;    // atomic: allocators decrement (relaxed: a count)
@@ -51,6 +52,7 @@ static _Atomic(uint64_t) fail_random_state;    // atomic: allocators (relaxed: a
 static uint32_t fail_random_threshold;     // immutable while armed
 static _Atomic(uint64_t) fail_injected;    // atomic: statistics only
 
+#endif
 static bool
 fail_now(void)
 {
@@ -102,8 +104,12 @@ ft_mem_fail_after(int64_t k)
 uint64_t
 ft_mem_failures_injected(void)
 {
+#if FT_DEBUG
     // relaxed: statistics only
     return ft_atomic_load_relaxed_u64(&fail_injected);
+#else
+    return 0;
+#endif
 }
 
 // Parses FT_FAIL_ALLOC at ft_init: <k> | every:<k> | random:<p>:<seed>.
@@ -136,6 +142,11 @@ ft_mem_configure_from_env(void)
     fprintf(stderr, "ftrt: FT_FAIL_ALLOC=%s armed\n", spec);
 #endif
 }
+
+#if FT_TSAN
+// The word ft_atomic_fence_seq_cst() RMWs under TSan (runtime/atomic.h).
+_Atomic(uint64_t) ft_atomic_fence_word;
+#endif
 
 // ------------------------------------------------------------ allocation
 void *

@@ -1,7 +1,7 @@
 // fork: a multi-threaded parent forks; the child re-initialises the thread
-// table and locks and can create threads and objects. TSan kills a child that
-// starts threads after a multi-threaded fork unless die_after_fork=0, which
-// this test sets for itself through __tsan_default_options below.
+// table and locks and can create threads and objects. TSan kills a child
+// after a multi-threaded fork unless die_after_fork=0, which this test sets
+// for itself through __tsan_default_options below.
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -29,6 +29,7 @@ spinner(void *arg)
     }
 }
 
+#if !FT_TSAN
 static void
 child_worker(void *arg)
 {
@@ -39,10 +40,24 @@ child_worker(void *arg)
     }
     ft_xdecref(list);
 }
+#endif
 
 static int
 child_main(void)
 {
+#if FT_TSAN
+    // Under TSan the child creates no thread: glibc hands the child the dead
+    // parent threads' cached stacks, so a new thread gets a pthread id TSan
+    // still records as live and its runtime CHECK-fails ("dup thread with
+    // used id"), a limitation of TSan after a multi-threaded fork, not a
+    // race. The child still re-initialised its tables and uses objects; the
+    // other presets also start a thread here.
+    ft_object *l = ft_list_new();
+    if (l == NULL || ft_list_append(l, ft_none()) != 0 || ft_list_len(l) != 1) {
+        return 2;
+    }
+    ft_decref(l);
+#else
     _Atomic(int) ran = 0;
     ft_thread *t = ft_thread_start(child_worker, &ran);
     if (t == NULL || ft_thread_join(t) != 0) {
@@ -51,6 +66,7 @@ child_main(void)
     if (!atomic_load_explicit(&ran, memory_order_acquire)) {   // pairs: release in child_worker()
         return 3;
     }
+#endif
     ft_object *d = ft_dict_new();
     if (d == NULL) {
         return 4;

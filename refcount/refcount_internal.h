@@ -1,0 +1,63 @@
+// refcount/refcount_internal.h: what the reference-counting files share.
+// Private to the runtime; tests read headers through refcount/refcount.h.
+#ifndef FT_REFCOUNT_REFCOUNT_INTERNAL_H
+#define FT_REFCOUNT_REFCOUNT_INTERNAL_H
+
+#ifndef FT_BUILD_CORE
+#  error "refcount_internal.h is private to the ftrt runtime"
+#endif
+
+#include <stdint.h>
+
+#include "refcount/refcount.h"
+#include "runtime/config.h"
+#include "runtime/runtime_internal.h"
+
+// For the collector (DESIGN.md §4.10 step 5), with the world stopped: folds
+// the object's local count into its shared word (MERGED, ob_tid 0) so that
+// any thread may drop the collector's references afterwards, and returns
+// its true count. Builds without biased counting only return the count.
+int64_t ft_ref_merge_in_pause(ft_object *obj);
+
+#if FT_REFCOUNT_BIASED || FT_REFCOUNT_ATOMIC
+// ob_ref_shared helpers (biased build; see the state table in refcount.h).
+// Counts are extracted with an arithmetic shift (static_assert in
+// refcount.h) and built by multiplication: left-shifting a negative count is
+// undefined behaviour, which UBSan aborts on.
+static inline intptr_t
+ft_ref_shared_count(intptr_t shared)
+{
+    return shared >> FT_REF_SHARED_SHIFT;
+}
+
+static inline intptr_t
+ft_ref_shared_state(intptr_t shared)
+{
+    return shared & FT_REF_STATE_MASK;
+}
+
+static inline intptr_t
+ft_ref_shared_make(intptr_t count, intptr_t state)
+{
+    return count * FT_REF_SHARED_ONE + state;
+}
+
+// Debug builds: aborts if the deallocator already marked `obj` DEAD. Best
+// effort: once the memory is reused the bit is gone (ASan is the reliable
+// detector).
+static inline void
+ft_ref_check_alive(ft_object *obj, const char *what)
+{
+#  if FT_DEBUG
+    // pairs: release fetch_or in ft_ref_dealloc()
+    if (FT_UNLIKELY(ft_atomic_load_acquire_u8(&obj->ob_gc_bits) & FT_GC_BIT_DEAD)) {
+        ft_ref_fatal(obj, what);
+    }
+#  else
+    (void)obj;
+    (void)what;
+#  endif
+}
+#endif
+
+#endif
