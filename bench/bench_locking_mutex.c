@@ -36,9 +36,9 @@ typedef struct config {
     int cs_work, outside_work;
     bool raw_threads;
     bool spin_compare;
-    bool child;                  // --child: contended ft_mutex only, under `label`
-    const char *label;           // ft_mutex's name in results
-    const char *entries_path;    // --emit-entries FILE (child mode)
+    bool child;                // --child: contended ft_mutex only, under `label`
+    const char *label;         // ft_mutex's name in results
+    const char *entries_path;  // --emit-entries FILE (child mode)
 } config;
 
 typedef enum lock_kind { LOCK_FT, LOCK_PTHREAD } lock_kind;
@@ -47,11 +47,11 @@ typedef struct run_state {
     lock_kind kind;
     ft_mutex ft;
     pthread_mutex_t pt;
-    int64_t counter;        // guarded by: the lock under test
-    _Atomic(int) ready;     // workers at the start line
-    _Atomic(int) go;        // main: start (release)
-    _Atomic(int) stop;      // main: stop (relaxed: a flag, no data)
-    int64_t fixed_ops;      // > 0 (smoke): each worker does exactly this many
+    int64_t counter;     // guarded by: the lock under test
+    _Atomic(int) ready;  // workers at the start line
+    _Atomic(int) go;     // main: start (release)
+    _Atomic(int) stop;   // main: stop (relaxed: a flag, no data)
+    int64_t fixed_ops;   // > 0 (smoke): each worker does exactly this many
     int cs_work, outside_work;
     bool pin;
 } run_state;
@@ -59,9 +59,9 @@ typedef struct run_state {
 typedef struct worker_arg {
     run_state *run;
     int index;
-    int64_t ops;            // owner only; read after join
-    int64_t max_wait_ns;    // owner only; read after join
-    int64_t end_ns;         // owner only; read after join
+    int64_t ops;          // owner only; read after join
+    int64_t max_wait_ns;  // owner only; read after join
+    int64_t end_ns;       // owner only; read after join
 } worker_arg;
 
 // ------------------------------------------------------------ workers
@@ -74,25 +74,25 @@ busy(int n)
 }
 
 // One loop per lock type so each compiles to its own fast path.
-#define WORKER_LOOP(LOCK, UNLOCK)                                              \
-    for (;;) {                                                                 \
-        if (r->fixed_ops > 0 ? ops == r->fixed_ops                             \
+#define WORKER_LOOP(LOCK, UNLOCK)                                                      \
+    for (;;) {                                                                         \
+        if (r->fixed_ops > 0 ? ops == r->fixed_ops                                     \
                              : atomic_load_explicit(&r->stop, memory_order_relaxed)) { \
-            break;                                                             \
-        }                                                                      \
-        if ((ops & LATENCY_SAMPLE_MASK) == 0) {                                \
-            int64_t t0 = ft_bench_now_ns();                                    \
-            LOCK;                                                              \
-            int64_t waited = ft_bench_now_ns() - t0;                           \
-            max_wait = waited > max_wait ? waited : max_wait;                  \
-        } else {                                                               \
-            LOCK;                                                              \
-        }                                                                      \
-        r->counter++;                                                          \
-        busy(r->cs_work);                                                      \
-        UNLOCK;                                                                \
-        busy(r->outside_work);                                                 \
-        ops++;                                                                 \
+            break;                                                                     \
+        }                                                                              \
+        if ((ops & LATENCY_SAMPLE_MASK) == 0) {                                        \
+            int64_t t0 = ft_bench_now_ns();                                            \
+            LOCK;                                                                      \
+            int64_t waited = ft_bench_now_ns() - t0;                                   \
+            max_wait = waited > max_wait ? waited : max_wait;                          \
+        } else {                                                                       \
+            LOCK;                                                                      \
+        }                                                                              \
+        r->counter++;                                                                  \
+        busy(r->cs_work);                                                              \
+        UNLOCK;                                                                        \
+        busy(r->outside_work);                                                         \
+        ops++;                                                                         \
     }
 
 static void
@@ -181,8 +181,7 @@ join_workers(const config *cfg, int n, ft_thread **fts, pthread_t *raws)
 }
 
 static rep_result
-summarize_rep(run_state *r, worker_arg *args, int n, int64_t t0, int64_t cpu0,
-              uint64_t parks)
+summarize_rep(run_state *r, worker_arg *args, int n, int64_t t0, int64_t cpu0, uint64_t parks)
 {
     rep_result res = {0};
     int64_t end = t0, min_ops = INT64_MAX, max_ops = 0;
@@ -191,8 +190,8 @@ summarize_rep(run_state *r, worker_arg *args, int n, int64_t t0, int64_t cpu0,
         end = args[i].end_ns > end ? args[i].end_ns : end;
         min_ops = args[i].ops < min_ops ? args[i].ops : min_ops;
         max_ops = args[i].ops > max_ops ? args[i].ops : max_ops;
-        res.max_wait_ns = args[i].max_wait_ns > res.max_wait_ns ? (double)args[i].max_wait_ns
-                                                                : res.max_wait_ns;
+        res.max_wait_ns =
+            args[i].max_wait_ns > res.max_wait_ns ? (double)args[i].max_wait_ns : res.max_wait_ns;
     }
     res.exact = r->counter == res.ops;
     double ops = res.ops > 0 ? (double)res.ops : 1.0;
@@ -210,12 +209,15 @@ run_contended(const config *cfg, const ft_bench_options *opts, lock_kind kind, i
     ft_thread *fts[MAX_THREADS];
     pthread_t raws[MAX_THREADS];
     run_state *r = calloc(1, sizeof(*r));
-    *r = (run_state){.kind = kind, .ft = FT_MUTEX_INIT, .cs_work = cfg->cs_work,
-                     .outside_work = cfg->outside_work, .pin = opts->pin,
+    *r = (run_state){.kind = kind,
+                     .ft = FT_MUTEX_INIT,
+                     .cs_work = cfg->cs_work,
+                     .outside_work = cfg->outside_work,
+                     .pin = opts->pin,
                      .fixed_ops = opts->smoke ? 2000 : 0};
     pthread_mutex_init(&r->pt, NULL);
     start_workers(cfg, r, args, n, fts, raws);
-    while (atomic_load_explicit(&r->ready, memory_order_relaxed) < n) {   // relaxed: a count
+    while (atomic_load_explicit(&r->ready, memory_order_relaxed) < n) {  // relaxed: a count
         sleep_detached(100000);
     }
     uint64_t parks = ft_stats_get("mutex_parks");
@@ -226,7 +228,7 @@ run_contended(const config *cfg, const ft_bench_options *opts, lock_kind kind, i
     if (!opts->smoke) {
         sleep_detached(cfg->duration_ms * 1000000);
     }
-    atomic_store_explicit(&r->stop, 1, memory_order_relaxed);   // relaxed: a flag
+    atomic_store_explicit(&r->stop, 1, memory_order_relaxed);  // relaxed: a flag
     join_workers(cfg, n, fts, raws);
     rep_result res = summarize_rep(r, args, n, t0, cpu0, parks);
     pthread_mutex_destroy(&r->pt);
@@ -269,14 +271,14 @@ static bool all_exact = true;
 
 // Runs `reps` repetitions (n == 0: uncontended) and records one result.
 static void
-measure(ft_bench_results *results, const config *cfg, const ft_bench_options *opts,
-        lock_kind kind, int n)
+measure(ft_bench_results *results, const config *cfg, const ft_bench_options *opts, lock_kind kind,
+        int n)
 {
     int reps = opts->smoke ? 1 : opts->reps;
     double ns[reps], cpu[reps], fair[reps], parks[reps], wait[reps], ops[reps];
     for (int i = 0; i < reps; i++) {
-        rep_result r = n == 0 ? run_uncontended(cfg, opts, kind)
-                              : run_contended(cfg, opts, kind, n);
+        rep_result r =
+            n == 0 ? run_uncontended(cfg, opts, kind) : run_contended(cfg, opts, kind, n);
         ns[i] = r.ns_per_op;
         cpu[i] = r.cpu_per_op;
         fair[i] = r.fairness;
@@ -337,9 +339,20 @@ run_spin_variant(ft_bench_results *results, const config *cfg, const ft_bench_op
         size_t len = strlen(threads);
         snprintf(threads + len, sizeof(threads) - len, "%s%d", i ? "," : "", cfg->threads[i]);
     }
-    char *argv[] = {"/proc/self/exe", "--child", "--label", label, "--emit-entries", tmp,
-                    "--reps", reps, "--duration-ms", duration, "--threads", threads,
-                    opts->pin ? "--pin" : "--no-pin", cfg->raw_threads ? "--raw-threads" : "--pin",
+    char *argv[] = {"/proc/self/exe",
+                    "--child",
+                    "--label",
+                    label,
+                    "--emit-entries",
+                    tmp,
+                    "--reps",
+                    reps,
+                    "--duration-ms",
+                    duration,
+                    "--threads",
+                    threads,
+                    opts->pin ? "--pin" : "--no-pin",
+                    cfg->raw_threads ? "--raw-threads" : "--pin",
                     NULL};
     size_t envc = 0;
     while (environ[envc] != NULL) {
@@ -362,8 +375,7 @@ run_spin_variant(ft_bench_results *results, const config *cfg, const ft_bench_op
     }
     free(envp);
     if (status != 0 || ft_bench_read_entries(results, tmp) == 0) {
-        fprintf(stderr, "%s: spin variant '%s' failed (status %d)\n", opts->argv0, policy,
-                status);
+        fprintf(stderr, "%s: spin variant '%s' failed (status %d)\n", opts->argv0, policy, status);
         all_exact = false;
     }
     unlink(tmp);
@@ -398,7 +410,7 @@ parse_flag(void *ctx, const char *flag, const char *value)
         return 1;
     }
     if (strcmp(flag, "--pin") == 0) {
-        return 1;   // the default; lets a parent pass either spelling
+        return 1;  // the default; lets a parent pass either spelling
     }
     if (strcmp(flag, "--no-spin-compare") == 0) {
         cfg->spin_compare = false;
@@ -448,8 +460,12 @@ parse_flag(void *ctx, const char *flag, const char *value)
 int
 main(int argc, char **argv)
 {
-    config cfg = {.threads = {2, 4}, .thread_counts = 2, .duration_ms = 300,
-                  .uncontended_ops = 20000000, .spin_compare = true, .label = "ft_mutex"};
+    config cfg = {.threads = {2, 4},
+                  .thread_counts = 2,
+                  .duration_ms = 300,
+                  .uncontended_ops = 20000000,
+                  .spin_compare = true,
+                  .label = "ft_mutex"};
     ft_bench_options opts;
     ft_bench_parse(&opts, argc, argv, parse_flag, &cfg);
     ft_bench_require_release(&opts);
@@ -460,7 +476,7 @@ main(int argc, char **argv)
         return 1;
     }
     if (ft_gil_is_enabled()) {
-        cfg.raw_threads = true;   // attached workers would measure the GIL
+        cfg.raw_threads = true;  // attached workers would measure the GIL
     }
     if (!opts.smoke && !cfg.child) {
         printf("# %s\n# cpus=%d pin=%s workers=%s reps=%d duration=%" PRId64 " ms\n",

@@ -53,10 +53,10 @@
 
 // ------------------------------------------------------------ options
 typedef struct ft_bench_options {
-    int reps;                // --reps N (>= 1)
-    const char *json_path;   // --json FILE, or NULL
-    bool smoke;              // --smoke: tiny work, verified, no timing output
-    bool pin;                // cleared by --no-pin
+    int reps;               // --reps N (>= 1)
+    const char *json_path;  // --json FILE, or NULL
+    bool smoke;             // --smoke: tiny work, verified, no timing output
+    bool pin;               // cleared by --no-pin
     const char *argv0;
 } ft_bench_options;
 
@@ -65,14 +65,13 @@ typedef int (*ft_bench_flag_fn)(void *ctx, const char *flag, const char *value);
 static inline void
 ft_bench_usage_error(const char *argv0, const char *what, const char *arg)
 {
-    fprintf(stderr, "%s: %s '%s'\n(common flags: --reps N --json FILE --smoke --no-pin)\n",
-            argv0, what, arg);
+    fprintf(stderr, "%s: %s '%s'\n(common flags: --reps N --json FILE --smoke --no-pin)\n", argv0,
+            what, arg);
     exit(2);
 }
 
 static inline void
-ft_bench_parse(ft_bench_options *opts, int argc, char **argv, ft_bench_flag_fn extra,
-               void *ctx)
+ft_bench_parse(ft_bench_options *opts, int argc, char **argv, ft_bench_flag_fn extra, void *ctx)
 {
     *opts = (ft_bench_options){.reps = 5, .pin = true, .argv0 = argv[0]};
     for (int i = 1; i < argc; i++) {
@@ -106,7 +105,8 @@ ft_bench_require_release(const ft_bench_options *opts)
 {
 #if FT_DEBUG || FT_TSAN || FT_ASAN
     if (!opts->smoke) {
-        fprintf(stderr, "%s: this is a debug or sanitizer build (%s); its timings would "
+        fprintf(stderr,
+                "%s: this is a debug or sanitizer build (%s); its timings would "
                 "mislead. Use a release preset, or --smoke to only check that it runs.\n",
                 opts->argv0, ft_build_info());
         exit(2);
@@ -210,7 +210,7 @@ ft_bench_cpu_count(void)
 
 // Pins the calling thread to the k-th CPU (mod count) of the process's
 // allowed set, so k = 0, 1 land on distinct CPUs. Returns whether it did.
-static cpu_set_t ft_bench_allowed_cpus;   // written once, before pinning
+static cpu_set_t ft_bench_allowed_cpus;  // written once, before pinning
 
 static inline void
 ft_bench_read_allowed_cpus(void)
@@ -247,15 +247,15 @@ ft_bench_pin_self(int k)
 
 typedef struct ft_bench_result {
     char name[160];
-    char *raw;             // a pre-rendered entry (ft_bench_add_raw), else NULL
-    double real_time;      // ns per iteration, median over repetitions
-    double cpu_time;       // ns of process CPU per iteration, median
-    double min, max;       // of real_time over repetitions
-    int64_t iterations;    // per repetition (median)
+    char *raw;           // a pre-rendered entry (ft_bench_add_raw), else NULL
+    double real_time;    // ns per iteration, median over repetitions
+    double cpu_time;     // ns of process CPU per iteration, median
+    double min, max;     // of real_time over repetitions
+    int64_t iterations;  // per repetition (median)
     int repetitions;
     int threads;
     int extra_count;
-    const char *extra_key[FT_BENCH_EXTRA_MAX];   // string literals
+    const char *extra_key[FT_BENCH_EXTRA_MAX];  // string literals
     double extra_value[FT_BENCH_EXTRA_MAX];
 } ft_bench_result;
 
@@ -307,12 +307,13 @@ ft_bench_render_entry(FILE *f, const ft_bench_result *e)
         fputs(e->raw, f);
         return;
     }
-    fprintf(f, "{\"name\": \"%s\", \"run_name\": \"%s\", \"run_type\": \"iteration\", "
+    fprintf(f,
+            "{\"name\": \"%s\", \"run_name\": \"%s\", \"run_type\": \"iteration\", "
             "\"repetitions\": %d, \"repetition_index\": 0, \"threads\": %d, "
             "\"iterations\": %" PRId64 ", \"real_time\": %.6g, \"cpu_time\": %.6g, "
             "\"time_unit\": \"ns\", \"min\": %.6g, \"max\": %.6g",
-            e->name, e->name, e->repetitions, e->threads, e->iterations, e->real_time,
-            e->cpu_time, e->min, e->max);
+            e->name, e->name, e->repetitions, e->threads, e->iterations, e->real_time, e->cpu_time,
+            e->min, e->max);
     for (int i = 0; i < e->extra_count; i++) {
         fprintf(f, ", \"%s\": %.6g", e->extra_key[i], e->extra_value[i]);
     }
@@ -348,7 +349,8 @@ ft_bench_write_context(FILE *f, const char *argv0)
     gethostname(host, sizeof(host) - 1);
     double load[3] = {0, 0, 0};
     getloadavg(load, 3);
-    fprintf(f, "  \"context\": {\"date\": \"%s%c%02ld:%02ld\", \"host_name\": \"%s\", "
+    fprintf(f,
+            "  \"context\": {\"date\": \"%s%c%02ld:%02ld\", \"host_name\": \"%s\", "
             "\"executable\": \"%s\", \"num_cpus\": %d, \"mhz_per_cpu\": %.0f, "
             "\"cpu_scaling_enabled\": false, \"caches\": [], "
             "\"load_avg\": [%.2f, %.2f, %.2f], \"library_build_type\": \"%s\", "
@@ -424,10 +426,10 @@ ft_bench_print_table(const ft_bench_results *r)
     for (int i = 0; i < r->count; i++) {
         const ft_bench_result *e = &r->items[i];
         if (e->raw != NULL) {
-            continue;   // printed by the process that measured it
+            continue;  // printed by the process that measured it
         }
-        printf("%-44s %12.2f %12.2f %12.2f %14" PRId64, e->name, e->real_time, e->min,
-               e->max, e->iterations);
+        printf("%-44s %12.2f %12.2f %12.2f %14" PRId64, e->name, e->real_time, e->min, e->max,
+               e->iterations);
         for (int k = 0; k < e->extra_count; k++) {
             printf("  %s=%.3g", e->extra_key[k], e->extra_value[k]);
         }

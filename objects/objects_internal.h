@@ -1,11 +1,11 @@
-// objects/objects_internal.h: the layouts of the built-in objects and the
-// argument checks their public functions share. Private to the runtime.
+// objects/objects_internal.h: the layouts of the built-in objects, the
+// argument checks their public functions share, and the publication helpers
+// of DESIGN.md §4.9. Private to the runtime.
 //
-// Layouts follow DESIGN.md §4.9 so that the lock-free readers of the QSBR
-// issue can be added without changing them: every field a future lock-free
-// reader loads is _Atomic and written with a release store of a fully built
-// value. Until then every list and dict access, read or write, runs in a
-// critical section on the container, so readers may use relaxed loads.
+// Layouts follow §4.9: every field a lock-free reader loads is _Atomic and
+// written with a release store of a fully built value (O4). With
+// FT_OPTIMISTIC_READS, ft_list_get_ref() and ft_dict_get_ref() read without
+// the container's section (acquire loads); writers still take it.
 #ifndef FT_OBJECTS_OBJECTS_INTERNAL_H
 #define FT_OBJECTS_OBJECTS_INTERNAL_H
 
@@ -72,8 +72,8 @@ ft_str_bytes(ft_str_object *str)
 typedef struct ft_list_array {
     int64_t capacity;             // immutable after allocation
     _Atomic(ft_object *) slot[];  // atomic: writers under the list's section
-                                  // (release) / readers (section now; acquire
-                                  // for the optimistic readers, QSBR issue)
+                                  // (release) / readers (acquire, or relaxed
+                                  // inside the section)
 } ft_list_array;
 
 typedef struct ft_list_object {
@@ -113,6 +113,127 @@ typedef struct ft_dict_object {
                                    // every mutation so a lookup that called a
                                    // blocking tp_eq can tell its table changed
 } ft_dict_object;
+
+// ------------------------------------------------------------ publication (§4.9)
+// ob_gc_bits SHARED: a lock-free reader elsewhere may hold a pointer to the
+// object without a reference, so its memory goes through QSBR and its owner
+// must CAS to free it. CONTENTS_SHARED (containers): non-owners may read it
+// lock-free; everything it references is SHARED (O2) and its retired storage
+// goes through QSBR (O3). Both bits are only ever set. Without
+// FT_OPTIMISTIC_READS (the GIL build has no such header bits) the helpers
+// compile to nothing and every container read takes the section.
+#if FT_OPTIMISTIC_READS
+static inline bool
+ft_obj_is_shared(ft_object *obj)
+{
+    // pairs: release fetch_or in ft_obj_mark_shared()
+    return (ft_atomic_load_acquire_u8(&obj->ob_gc_bits) & FT_GC_BIT_SHARED) != 0;
+}
+
+// Immortals are skipped (I3). A bit already set needs no second RMW: a later
+// reader of the bit is coherence-ordered after the fetch_or we observed.
+static inline void
+ft_obj_mark_shared(ft_object *obj)
+{
+    // relaxed: the immortal marker never changes for a live object (I2)
+    if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    // relaxed: only skips a redundant RMW; the bit is never cleared
+    if (ft_atomic_load_relaxed_u8(&obj->ob_gc_bits) & FT_GC_BIT_SHARED) {
+        return;
+    }
+    // pairs: acquire loads in ft_ref_merge_zero_local(), ft_is_unique() and
+    // ft_obj_is_shared() (ft_object_free())
+    ft_atomic_or_release_u8(&obj->ob_gc_bits, FT_GC_BIT_SHARED);
+}
+
+static inline bool
+ft_container_contents_shared(ft_object *obj)
+{
+    // pairs: release fetch_or in ft_container_set_contents_shared()
+    return (ft_atomic_load_acquire_u8(&obj->ob_gc_bits) & FT_GC_BIT_CONTENTS_SHARED) != 0;
+}
+
+// Under the container's section, after every item it references was marked
+// SHARED: a reader that sees the bit (acquire) sees those marks.
+static inline void
+ft_container_set_contents_shared(ft_object *obj)
+{
+    // pairs: acquire load in ft_container_contents_shared()
+    ft_atomic_or_release_u8(&obj->ob_gc_bits, FT_GC_BIT_CONTENTS_SHARED);
+}
+
+static inline bool
+ft_obj_owned_by_me(ft_object *obj)
+{
+    // relaxed: equal to our id only if we own it, which nobody else changes
+    // while we run (B1, B2)
+    return ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid;
+}
+#else
+static inline bool
+ft_obj_is_shared(ft_object *obj)
+{
+    (void)obj;
+    return false;
+}
+
+static inline void
+ft_obj_mark_shared(ft_object *obj)
+{
+    (void)obj;
+}
+
+static inline bool
+ft_container_contents_shared(ft_object *obj)
+{
+    (void)obj;
+    return false;
+}
+
+static inline void
+ft_container_set_contents_shared(ft_object *obj)
+{
+    (void)obj;
+}
+
+static inline bool
+ft_obj_owned_by_me(ft_object *obj)
+{
+    (void)obj;
+    return true;
+}
+#endif
+
+// Marks an item about to be stored into a container (section held) when the
+// container's contents are shared, before the release store publishing it.
+static inline void
+ft_container_mark_item(ft_object *container, ft_object *item)
+{
+    if (ft_container_contents_shared(container)) {
+        ft_obj_mark_shared(item);
+    }
+}
+
+// Releases storage a container no longer reaches (memory only, no
+// destructor). CONTENTS_SHARED: through QSBR (Q1), since a lock-free reader
+// may still be inside it; otherwise at once -- no thread but the owner reads
+// an unshared container lock-free, and the owner is the one retiring it.
+static inline void
+ft_container_retire(ft_object *container, void *storage, size_t bytes)
+{
+#if FT_OPTIMISTIC_READS
+    if (ft_container_contents_shared(container)) {
+        ft_qsbr_defer(storage, bytes, ft_mem_free);
+        return;
+    }
+#else
+    (void)container;
+    (void)bytes;
+#endif
+    ft_mem_free(storage);
+}
 
 // ------------------------------------------------------------ statics
 // The small-int cache, -5 ... 256 (immortal, static).

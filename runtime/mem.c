@@ -1,12 +1,14 @@
 // runtime/mem.c: every allocation of the runtime, fault injection, and the
 // chunked object stack.
 //
-// Release and TSan builds use stock mimalloc 2.0 (Debian libmimalloc); ASan
-// builds use libc malloc, because ASan cannot see use-after-free inside
-// mimalloc blocks. Under TSan a block freed by thread A and reused by thread
-// B is ordered inside uninstrumented mimalloc, which TSan cannot see; we tell
-// it with __tsan_release(p) before the free and __tsan_acquire(p) after the
-// allocation (DESIGN.md §4.8), instead of suppressing the reports.
+// Release and debug builds use stock mimalloc 2.0 (Debian libmimalloc);
+// sanitizer builds use libc malloc, which the sanitizers intercept (ASan
+// cannot see use-after-free inside mimalloc blocks, and under TSan a page
+// that mimalloc re-carves for another size class produced race reports that
+// per-block annotations cannot order; see CMakeLists.txt). Should TSan be
+// built over mimalloc again, a block freed by thread A and reused by B is
+// ordered inside uninstrumented mimalloc: the __tsan_release(p) before the
+// free and __tsan_acquire(p) after the allocation tell TSan so.
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +32,7 @@
 #  define RAW_ALIGNED(a, n) aligned_alloc((a), (((n) + (a)-1) / (a)) * (a))
 #endif
 
-#if FT_TSAN
+#if FT_TSAN && FT_ALLOC_MIMALLOC
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 #  define TSAN_ACQUIRE(p) __tsan_acquire(p)

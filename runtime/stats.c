@@ -72,13 +72,16 @@ static void
 collect(totals *sum)
 {
     memset(sum, 0, sizeof(*sum));
+    // Exiting threads fold their counters in under threads_mutex, so the
+    // totals and the live threads are read under it too: a thread is then
+    // counted exactly once, live or folded.
+    ft_mutex_lock_internal(&rt.threads_mutex, FT_RANK_THREADS);
     for (size_t i = 0; i < HOT_COUNT; i++) {
         sum->hot[i] = ft_atomic_load_relaxed_u64(&rt.exited_hot[i]);   // relaxed: statistics only
     }
     for (size_t i = 0; i < FT_STAT_COLD_COUNT; i++) {
         sum->cold[i] = ft_atomic_load_relaxed_u64(&rt.exited_cold[i]);   // relaxed: statistics only
     }
-    ft_mutex_lock_internal(&rt.threads_mutex, FT_RANK_THREADS);
     ft_threads_foreach_locked(add_thread, sum);
     ft_mutex_unlock_internal(&rt.threads_mutex, FT_RANK_THREADS);
 }

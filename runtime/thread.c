@@ -136,6 +136,8 @@ unregister_thread(ft_thread *t)
     FT_FATAL_IF(!ft_cs_stack_is_empty(),
                 "thread %lu exits with a critical section still open",
                 (unsigned long)t->tid);
+    // From here on other threads may merge our objects as orphans: this
+    // thread must not incref or decref anything it owns until it is gone.
     ft_brc_thread_unregister(t);
     ft_qsbr_thread_unregister(t);
     ft_gc_thread_unregister(t);

@@ -16,15 +16,16 @@
  * together in one d_step, so each CAS and fetch_add is one step; relaxed
  * loads and stores of ob_ref_local and ob_tid are steps of their own. The
  * object starts owned (local = 1 + handed references, shared 0, DEFAULT).
- * The owner holds one reference, drops it, may detach and re-attach
- * (ft_detach merges a pending queue first), merges its queue at safepoints
- * (FT_EB_BRC), and exits (drains its queue and unlinks under the bucket
- * lock). Each foreign thread starts with a reference the owner handed it
- * (counted in local), or borrows one with a shared incref while the
- * owner's reference pins the object, may take one more, and drops them
- * with foreign decrefs; with READER, a lock-free reader (SHARED set) tries
- * ft_ref_try_incref() at any time, even after the free (QSBR keeps the
- * memory). Not modelled: the merge queue's chunk allocation failing (stop
+ * The owner holds one reference (more once given some) and drops them, may
+ * detach and re-attach (ft_detach merges a pending queue first), merges its
+ * queue at safepoints (FT_EB_BRC), and exits (drains its queue and unlinks
+ * under the bucket lock). Each foreign thread starts with a reference the
+ * owner handed it (counted in local), or borrows one with a shared incref
+ * while an owner reference pins the object (a GIVER then hands it to the
+ * owner, whose decref takes the local path, so local can reach 0 while the
+ * word is QUEUED), may take one more, and drops them with foreign decrefs;
+ * with READER, a lock-free reader (SHARED set) tries ft_ref_try_incref() at
+ * any time, even after the free (QSBR keeps the memory). Not modelled: the merge queue's chunk allocation failing (stop
  * the world), collections (pauses), immortality, the parking of an owner
  * waiting to attach (a blocking guard here; tests/model/mutex.pml checks
  * parking).
@@ -74,6 +75,9 @@
 #ifndef NBORROW
 #define NBORROW 0      /* foreign threads that borrow with a shared incref */
 #endif
+#ifndef NGIVER
+#define NGIVER 0       /* foreign threads that borrow and give it to the owner */
+#endif
 #ifndef DETACHES
 #define DETACHES 1     /* detach/attach rounds of the owner */
 #endif
@@ -82,7 +86,7 @@
 #else
 #define NREADER 0
 #endif
-#define NFOREIGN (NHANDED + NBORROW + NREADER)
+#define NFOREIGN (NHANDED + NBORROW + NGIVER + NREADER)
 
 #define DEFAULT 0
 #define QUEUED 2
@@ -97,6 +101,7 @@
 #define HANDED 0
 #define BORROWER 1
 #define READS 2
+#define GIVER 3
 
 /* the object */
 byte ref_local = 1 + NHANDED;
@@ -119,7 +124,7 @@ bool eval_brc;
 /* ghosts */
 byte refs = 1 + NHANDED;     /* references held, queue entries included */
 bool freed;
-bool owner_holds = true;     /* the owner's own reference is not dropped yet */
+byte owner_refs = 1;         /* references the owner holds */
 byte finished;
 
 inline dealloc()
@@ -201,15 +206,15 @@ proctype owner()
 {
     byte l, n, s, t, detaches;
     short c, cnt;
-    bool ok, dropped;
+    bool ok;
 
     do
-    :: !dropped ->
+    :: owner_refs > 0 ->
 owner_decref:
         d_step {
             assert(!freed && ostate == ATTACHED);
             refs--;
-            owner_holds = false
+            owner_refs--
         };
         t = ob_tid;
         if
@@ -286,8 +291,7 @@ zero_local:
             fi
         :: else -> skip
         fi;
-        l = 0; c = 0; s = 0; t = 0;
-        dropped = true
+        l = 0; c = 0; s = 0; t = 0
     :: eval_brc ->   /* a safepoint */
         merge_own()
     :: detaches < DETACHES ->
@@ -300,7 +304,7 @@ detach:
 attach:
         atomic { ostate == DETACHED -> ostate = ATTACHED };
         detaches++
-    :: dropped -> break
+    :: owner_refs == 0 -> break
     od;
 
 unregister:
@@ -348,8 +352,15 @@ proctype foreign(byte me; byte kind)
         fi
     :: kind == BORROWER ->
         if
-        :: atomic { owner_holds -> assert(!freed); scount++; refs++ }; held = 1
-        :: else -> skip   /* the owner dropped its reference first: nothing to borrow */
+        :: atomic { owner_refs > 0 -> assert(!freed); scount++; refs++ }; held = 1
+        :: else -> skip   /* the owner dropped its references first: nothing to borrow */
+        fi
+    :: kind == GIVER ->
+        /* a shared incref handed to the owner, which drops it on its local
+         * path (ob_tid is its own): local can reach 0 with the word QUEUED */
+        if
+        :: atomic { owner_refs > 0 -> assert(!freed); scount++; refs++; owner_refs++ }
+        :: else -> skip
         fi
     :: kind == READS ->
 try_incref:
@@ -514,7 +525,9 @@ init
         do
         :: i < NHANDED -> run foreign(2 + i, HANDED); i++
         :: i >= NHANDED && i < NHANDED + NBORROW -> run foreign(2 + i, BORROWER); i++
-        :: i >= NHANDED + NBORROW && i < NFOREIGN -> run foreign(2 + i, READS); i++
+        :: i >= NHANDED + NBORROW && i < NHANDED + NBORROW + NGIVER ->
+            run foreign(2 + i, GIVER); i++
+        :: i >= NHANDED + NBORROW + NGIVER && i < NFOREIGN -> run foreign(2 + i, READS); i++
         :: i == NFOREIGN -> break
         od
     }

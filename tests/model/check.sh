@@ -44,9 +44,11 @@ configs() {
         echo "pass -DNHANDED=2"
         echo "pass -DNHANDED=2 -DDETACHES=2"
         echo "pass -DNHANDED=1 -DNBORROW=1"
+        echo "pass -DNHANDED=1 -DNGIVER=1 -DDETACHES=2"
         echo "pass -DNHANDED=0 -DNBORROW=1 -DREADER"
         echo "pass -DNHANDED=1 -DREADER"
         echo "deep -DNHANDED=2 -DNBORROW=1"
+        echo "deep -DNHANDED=1 -DNGIVER=1 -DREADER"
         echo "deep -DNHANDED=2 -DNBORROW=1 -DDETACHES=2"
         ;;
     qsbr)

@@ -18,19 +18,19 @@ enum { THREADS = 4, OBJECTS = 8 };
 #define WATCHDOG_S 240
 
 typedef struct shared_state {
-    ft_object *objects[OBJECTS];      // immutable while workers run
-    int64_t count[OBJECTS];           // guarded by: the object's section
-    _Atomic(int) owner[OBJECTS];      // atomic: window markers (relaxed)
-    int64_t iterations;               // immutable while workers run
+    ft_object *objects[OBJECTS];  // immutable while workers run
+    int64_t count[OBJECTS];       // guarded by: the object's section
+    _Atomic(int) owner[OBJECTS];  // atomic: window markers (relaxed)
+    int64_t iterations;           // immutable while workers run
 } shared_state;
 
 typedef struct worker_state {
     shared_state *shared;
     int index;
-    uint64_t rng;                     // owner only
-    int64_t increments[OBJECTS];      // owner only; read after join
-    int64_t violations;               // owner only; read after join
-    int64_t nested, detached;         // owner only; read after join
+    uint64_t rng;                 // owner only
+    int64_t increments[OBJECTS];  // owner only; read after join
+    int64_t violations;           // owner only; read after join
+    int64_t nested, detached;     // owner only; read after join
 } worker_state;
 
 static shared_state shared;
@@ -41,8 +41,7 @@ static void
 window_one(worker_state *w, int obj)
 {
     // relaxed: the section orders the counter; the marker only detects overlap
-    int prev = atomic_exchange_explicit(&shared.owner[obj], w->index + 1,
-                                        memory_order_relaxed);
+    int prev = atomic_exchange_explicit(&shared.owner[obj], w->index + 1, memory_order_relaxed);
     w->violations += prev != 0;
     shared.count[obj]++;
     w->increments[obj]++;
@@ -74,7 +73,7 @@ maybe_detach(worker_state *w, int a, int b)
         FT_BEGIN_ALLOW_THREADS
         sched_yield();
         FT_END_ALLOW_THREADS
-        window(w, a, b);   // the section was suspended: count again
+        window(w, a, b);  // the section was suspended: count again
     }
 }
 
@@ -106,7 +105,7 @@ pair_section(worker_state *w, int a, int b, int depth)
         } else {
             pair_section(w, c, d, depth + 1);
         }
-        window(w, a, b);   // resumed after the nested section
+        window(w, a, b);  // resumed after the nested section
     }
     ft_cs_end(&cs);
 }
@@ -124,7 +123,7 @@ worker(void *arg)
 // ------------------------------------------------------------ watchdog
 static pthread_mutex_t watchdog_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watchdog_cond = PTHREAD_COND_INITIALIZER;
-static bool watchdog_done;   // guarded by: watchdog_mu
+static bool watchdog_done;  // guarded by: watchdog_mu
 
 static void *
 watchdog(void *arg)
@@ -143,8 +142,10 @@ watchdog(void *arg)
     pthread_mutex_unlock(&watchdog_mu);
     if (!done) {
         uint64_t seed = ft_test_seed();
-        fprintf(stderr, "stress_locking_cs_pairs: no progress after %d s: deadlock? "
-                "(rerun: FT_SEED=0x%" PRIx64 ")\n", WATCHDOG_S, seed);
+        fprintf(stderr,
+                "stress_locking_cs_pairs: no progress after %d s: deadlock? "
+                "(rerun: FT_SEED=0x%" PRIx64 ")\n",
+                WATCHDOG_S, seed);
         abort();
     }
     return NULL;
@@ -175,8 +176,7 @@ FT_TEST(cs_random_pairs)
     static worker_state workers[THREADS];
     ft_thread *threads[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        workers[i] = (worker_state){.shared = &shared, .index = i,
-                                    .rng = ft_test_thread_seed(i)};
+        workers[i] = (worker_state){.shared = &shared, .index = i, .rng = ft_test_thread_seed(i)};
         threads[i] = ft_thread_start(worker, &workers[i]);
         FT_REQUIRE(threads[i] != NULL, "ft_thread_start: %s", ft_err_message());
     }
@@ -197,8 +197,7 @@ FT_TEST(cs_random_pairs)
         nested += workers[i].nested;
         detached += workers[i].detached;
     }
-    FT_EXPECT(nested > 0 && detached > 0, "nested=%" PRId64 " detached=%" PRId64, nested,
-              detached);
+    FT_EXPECT(nested > 0 && detached > 0, "nested=%" PRId64 " detached=%" PRId64, nested, detached);
     printf("  iterations=%" PRId64 " x %d threads, nested=%" PRId64 ", detached=%" PRId64
            ", cs_suspensions=%" PRIu64 "\n",
            shared.iterations, THREADS, nested, detached, ft_stats_get("cs_suspensions"));

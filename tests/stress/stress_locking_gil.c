@@ -15,7 +15,7 @@
 __attribute__((constructor)) static void
 enable_gil(void)
 {
-    setenv("FT_ENABLE_GIL", "1", 1);   // the FT build reads it at ft_init
+    setenv("FT_ENABLE_GIL", "1", 1);  // the FT build reads it at ft_init
 }
 
 static int64_t
@@ -42,16 +42,16 @@ load_flag(_Atomic(int) *flag)
 
 // ------------------------------------------------------------ forced switching
 typedef struct spinner_shared {
-    _Atomic(uint64_t) counter[2];   // atomic: each spinner bumps its own (relaxed)
-    _Atomic(int) done[2];           // a spinner saw the other advance enough
+    _Atomic(uint64_t) counter[2];  // atomic: each spinner bumps its own (relaxed)
+    _Atomic(int) done[2];          // a spinner saw the other advance enough
     int64_t target;
 } spinner_shared;
 
 typedef struct spinner {
     spinner_shared *shared;
     int index;
-    int64_t seen_changes;   // owner only; read after join
-    bool timed_out;         // owner only; read after join
+    int64_t seen_changes;  // owner only; read after join
+    bool timed_out;        // owner only; read after join
 } spinner;
 
 // CPU-bound: never blocks, never detaches; only ft_safepoint() can switch.
@@ -75,7 +75,7 @@ spinner_worker(void *arg)
             }
         }
         if (load_flag(&sh->done[0]) && load_flag(&sh->done[1])) {
-            return;   // both saw progress: keep running until then
+            return;  // both saw progress: keep running until then
         }
         if ((i & 1023) == 0 && now_s() > give_up) {
             s->timed_out = true;
@@ -103,8 +103,9 @@ run_spinners(uint64_t interval_us)
     }
     ft_set_switch_interval(saved);
     for (int i = 0; i < 2; i++) {
-        FT_EXPECT(!spinners[i].timed_out, "spinner %d starved: saw %" PRId64 " of %" PRId64
-                  " changes", i, spinners[i].seen_changes, sh.target);
+        FT_EXPECT(!spinners[i].timed_out,
+                  "spinner %d starved: saw %" PRId64 " of %" PRId64 " changes", i,
+                  spinners[i].seen_changes, sh.target);
     }
     // Neither thread ever blocks, so only forced switches let both run.
     FT_EXPECT(ft_stats_get("gil_forced_switches") > forced, "no forced switch happened");
@@ -114,13 +115,13 @@ FT_TEST(gil_cpu_bound_threads_both_progress)
 {
     FT_REQUIRE(ft_gil_is_enabled(), "the GIL is not on (FT_ENABLE_GIL=1 ignored?)");
     run_spinners(1000);
-    run_spinners(5000);   // the default interval
+    run_spinners(5000);  // the default interval
 }
 
 // ------------------------------------------------------------ detached threads
 typedef struct blocker {
-    ft_mutex *mutex;        // NULL: block in FT_BEGIN_ALLOW_THREADS instead
-    _Atomic(int) blocked;   // about to block (detached, or parking)
+    ft_mutex *mutex;       // NULL: block in FT_BEGIN_ALLOW_THREADS instead
+    _Atomic(int) blocked;  // about to block (detached, or parking)
     _Atomic(int) release;
 } blocker;
 
@@ -172,12 +173,12 @@ static void
 expect_runner_finishes(blocker *b, const char *what)
 {
     FT_EXPECT(ft_test_wait_flag(&b->blocked, WAIT_LIMIT_S), "%s: never blocked", what);
-    usleep(2000);   // attached; a blocked thread holding the GIL would show next
+    usleep(2000);  // attached; a blocked thread holding the GIL would show next
     runner r = {.work = ft_test_scale(20000)};
     ft_thread *t = ft_thread_start(attached_runner, &r);
     FT_REQUIRE(t != NULL, "ft_thread_start: %s", ft_err_message());
-    FT_EXPECT(ft_test_wait_flag(&r.done, WAIT_LIMIT_S),
-              "%s: an attached thread could not run", what);
+    FT_EXPECT(ft_test_wait_flag(&r.done, WAIT_LIMIT_S), "%s: an attached thread could not run",
+              what);
     // The main thread itself ran attached meanwhile (ft_test_wait_flag
     // re-attaches every 100 us), so it also took the GIL repeatedly.
     ft_thread_join(t);
@@ -250,8 +251,7 @@ FT_TEST(gil_exiting_threads_do_not_hang_the_holder)
             FT_REQUIRE(threads[i] != NULL, "ft_thread_start: %s", ft_err_message());
         }
         // relaxed: polled count
-        while (atomic_load_explicit(&s.finished, memory_order_relaxed) <
-               (round + 1) * PER_ROUND) {
+        while (atomic_load_explicit(&s.finished, memory_order_relaxed) < (round + 1) * PER_ROUND) {
             ft_safepoint();
             if (now_s() > give_up) {
                 hung = true;
