@@ -24,6 +24,12 @@
 #include "runtime/config.h"
 #include "runtime/runtime.h"
 
+// Whether critical sections take object locks (the FT build), and whether
+// the build itself is the global-lock one (STYLE.md rule 11: FT_GIL is read
+// here, in runtime/config.h, runtime/atomic.h and refcount/refcount.h only).
+#define FT_CS_ENABLED (!FT_GIL)
+#define FT_GIL_BUILD FT_GIL
+
 typedef struct ft_mutex {
     _Atomic(uint8_t) bits;   // atomic: lock protocol (acquire / release)
 } ft_mutex;

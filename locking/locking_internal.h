@@ -18,12 +18,6 @@
 #include "runtime/config.h"
 #include "runtime/runtime_internal.h"
 
-// Whether critical sections take object locks. Transitional: STYLE.md rule 11
-// allows the FT_GIL test only in locking.h, which should define this macro;
-// until it does, this fallback keeps cs.c free of FT_GIL.
-#ifndef FT_CS_ENABLED
-#    define FT_CS_ENABLED (!FT_GIL)
-#endif
 
 // ------------------------------------------------------------ futex
 // Sleeps while *word == expected, until a wake, a signal or deadline_ns

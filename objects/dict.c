@@ -13,11 +13,23 @@
 // its index slot; deletion marks the slot DELETED and clears the entry.
 // DELETED slots are not reused before a resize, so a probe chain never
 // changes under a reader; when the entries run out, a resize copies the
-// live entries in order into a fresh table, publishes it, and frees the
-// old one (QSBR retirement replaces that once reads go lock-free). Keys are
-// hashed before the section is taken (a user tp_hash may block). Equality is
-// type-strict (1 != 1.0); a user tp_eq may block and so suspend the section,
-// after which the lookup checks `version` and restarts if the dict changed.
+// live entries in order into a fresh table, publishes it, and retires the
+// old one, which is never written again. Keys are hashed before the section
+// is taken (a user tp_hash may block). Equality is type-strict (1 != 1.0); a
+// user tp_eq may block and so suspend the section, after which the lookup
+// checks `version` and restarts if the dict changed.
+//
+// Lock-free reads (FT_OPTIMISTIC_READS, DESIGN.md §4.9): ft_dict_get_ref()
+// probes without the section, comparing keys of FT_TPFLAGS_IMMUTABLE_EQ
+// types by their inline contents (such a stored key is SHARED or pinned by
+// the dict, so its memory stays readable); any other comparison, a vanished
+// value or a failed re-check of the table, entry key and value after the
+// conditional increment falls back to the locked lookup. A miss linearizes
+// at the EMPTY index load (the table was current, or frozen at retirement).
+// Publication rule: a non-owner's first operation marks every key and value
+// SHARED, then sets CONTENTS_SHARED; afterwards stored keys and values are
+// marked before their release stores and retired tables go through QSBR.
+// Unshared and dying dicts free tables at once.
 //
 // Failure atomicity: allocation happens before the first store of an
 // operation, so MemoryError leaves the dict as it was. References a
@@ -26,7 +38,9 @@
 // Origin: CPython Objects/dictobject.c (compact ordered dict, perturbed
 // probing, 2/3 usable). Differences: one table layout (no split tables),
 // no reuse of DELETED slots between resizes, a version counter instead of
-// re-checking the table and entry after a comparison.
+// re-checking the table and entry after a comparison; entries are never
+// reused in place and retired tables are frozen, so the lock-free reader's
+// re-check has no ABA through a recycled table (CPython gh-149816).
 #include <inttypes.h>
 
 #include "gc/gc_internal.h"
@@ -73,6 +87,13 @@ log2_for_size(int64_t size)
     return log2;
 }
 
+static size_t
+keys_bytes(size_t size)
+{
+    return sizeof(ft_dict_keys) + size * sizeof(_Atomic(int32_t)) +
+           (size_t)usable_fraction(size) * sizeof(ft_dict_entry);
+}
+
 // A private, empty table; NULL when out of memory (no error set).
 static ft_dict_keys *
 keys_new(int log2)
@@ -82,8 +103,7 @@ keys_new(int log2)
     }
     size_t size = (size_t)1 << log2;
     int64_t usable = usable_fraction(size);
-    ft_dict_keys *keys = ft_mem_alloc(sizeof(ft_dict_keys) + size * sizeof(keys->index[0]) +
-                                      (size_t)usable * sizeof(ft_dict_entry));
+    ft_dict_keys *keys = ft_mem_alloc(keys_bytes(size));
     if (keys == NULL) {
         return NULL;
     }
@@ -98,9 +118,9 @@ keys_new(int log2)
 }
 
 // ------------------------------------------------------------ field access
-// Every access in this file holds the dict's section (or the dict is
-// unreachable: dealloc, traverse in a pause), so loads are relaxed; stores
-// that publish are release stores for the optimistic readers to come.
+// Every access here holds the dict's section (or the dict is unreachable:
+// dealloc, traverse in a pause), so loads are relaxed; stores that publish
+// are release stores for lookup_optimistic(), which uses its own acquires.
 
 static ft_dict_keys *
 load_keys(ft_dict_object *dict)
@@ -140,8 +160,7 @@ load_used(ft_dict_object *dict)
 static void
 store_used(ft_dict_object *dict, int64_t used)
 {
-    // pairs: acquire of used in the lock-free ft_dict_len() (§4.9, QSBR
-    // issue); section readers are ordered by the lock
+    // pairs: acquire load in ft_dict_len(); section readers are ordered by the lock
     ft_atomic_store_release_i64(&dict->used, used);
 }
 
@@ -150,19 +169,47 @@ static ft_dict_keys *
 publish_keys(ft_dict_object *dict, ft_dict_keys *keys)
 {
     ft_dict_keys *old = load_keys(dict);
-    // pairs: acquire of keys in the optimistic dict lookup (§4.9, QSBR
-    // issue); section readers are ordered by the lock
+    // pairs: acquire loads of keys in lookup_optimistic(); section readers
+    // are ordered by the lock
     ft_atomic_store_release_ptr(&dict->keys, keys);
     return old;
 }
 
-// Frees a table nobody can reach any more (memory only: its references
-// moved to the new table or were released). Safe inside the section: no
-// destructor runs. QSBR retirement goes here once reads are lock-free.
+// A table the dict no longer reaches (memory only: its references moved to
+// the new table or were released), so no destructor runs and this is safe
+// inside the section. Through QSBR once the dict's contents are shared.
 static void
-retire_keys(ft_dict_keys *keys)
+retire_keys(ft_dict_object *dict, ft_dict_keys *keys)
 {
-    ft_mem_free(keys);
+    if (keys != NULL) {
+        ft_container_retire(&dict->ob_base, keys, keys_bytes(keys_size(keys)));
+    }
+}
+
+// The publication rule (§4.9), at the start of every operation under the
+// dict's section: a non-owner marks every key and value SHARED, then sets
+// CONTENTS_SHARED. Nothing without FT_OPTIMISTIC_READS.
+static void
+share_if_foreign_lock_held(ft_dict_object *dict)
+{
+#if FT_OPTIMISTIC_READS
+    if (FT_LIKELY(ft_obj_owned_by_me(&dict->ob_base) ||
+                  ft_container_contents_shared(&dict->ob_base))) {
+        return;
+    }
+    ft_dict_keys *keys = load_keys(dict);
+    for (int64_t j = 0; keys != NULL && j < keys->nentries; j++) {
+        ft_dict_entry *entry = &keys_entries(keys)[j];
+        ft_object *key = load_key(entry);
+        if (key != NULL) {
+            ft_obj_mark_shared(key);
+            ft_obj_mark_shared(load_value(entry));
+        }
+    }
+    ft_container_set_contents_shared(&dict->ob_base);
+#else
+    (void)dict;
+#endif
 }
 
 // ------------------------------------------------------------ dropped references
@@ -346,7 +393,7 @@ resize_lock_held(ft_dict_object *dict, int log2)
     fresh->nentries = n;
     fresh->usable -= n;
     dict->version++;
-    retire_keys(publish_keys(dict, fresh));
+    retire_keys(dict, publish_keys(dict, fresh));
     return 0;
 }
 
@@ -368,13 +415,15 @@ insert_new_lock_held(ft_dict_object *dict, ft_object *key, int64_t hash, ft_obje
     }
     ft_dict_entry *entry = &keys_entries(keys)[keys->nentries];
     FT_YIELD_POINT();
+    ft_container_mark_item(&dict->ob_base, key);
+    ft_container_mark_item(&dict->ob_base, value);
     // relaxed: published by the release store of the index slot below
     ft_atomic_store_relaxed_i64(&entry->hash, hash);
-    // pairs: acquire of key in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire loads of key in lookup_optimistic()
     ft_atomic_store_release_ptr(&entry->key, ft_newref(key));
-    // pairs: acquire of value in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire loads of value in lookup_optimistic()
     ft_atomic_store_release_ptr(&entry->value, ft_newref(value));
-    // pairs: acquire of index[i] in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire load of index[i] in lookup_optimistic()
     ft_atomic_store_release_i32(&keys->index[slot], (int32_t)keys->nentries);
     keys->nentries++;
     keys->usable--;
@@ -397,7 +446,8 @@ set_lock_held(ft_dict_object *dict, ft_object *key, int64_t hash, ft_object *val
     if (ix >= 0) {
         ft_dict_entry *entry = &keys_entries(load_keys(dict))[ix];
         ft_object *old = load_value(entry);
-        // pairs: acquire of value in the optimistic dict lookup (§4.9, QSBR issue)
+        ft_container_mark_item(&dict->ob_base, value);
+        // pairs: acquire loads of value in lookup_optimistic()
         ft_atomic_store_release_ptr(&entry->value, ft_newref(value));
         dict->version++;
         drops_add(drops, old);
@@ -424,11 +474,11 @@ del_lock_held(ft_dict_object *dict, ft_object *key, int64_t hash, dict_drops *dr
     ft_dict_entry *entry = &keys_entries(keys)[ix];
     drops_add(drops, load_key(entry));
     drops_add(drops, load_value(entry));
-    // pairs: acquire of index[i] in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire load of index[i] in lookup_optimistic()
     ft_atomic_store_release_i32(&keys->index[slot], FT_DICT_DELETED);
-    // pairs: acquire of key in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire loads of key in lookup_optimistic()
     ft_atomic_store_release_ptr(&entry->key, NULL);
-    // pairs: acquire of value in the optimistic dict lookup (§4.9, QSBR issue)
+    // pairs: acquire loads of value in lookup_optimistic()
     ft_atomic_store_release_ptr(&entry->value, NULL);
     store_used(dict, load_used(dict) - 1);
     dict->version++;
@@ -438,24 +488,24 @@ del_lock_held(ft_dict_object *dict, ft_object *key, int64_t hash, dict_drops *dr
 // ------------------------------------------------------------ type slots
 
 static void
-keys_free(ft_dict_keys *keys)
+release_entries(ft_dict_keys *keys)
 {
-    if (keys == NULL) {
-        return;
-    }
-    for (int64_t j = 0; j < keys->nentries; j++) {
+    for (int64_t j = 0; keys != NULL && j < keys->nentries; j++) {
         ft_dict_entry *entry = &keys_entries(keys)[j];
         ft_xdecref(load_key(entry));
         ft_xdecref(load_value(entry));
     }
-    ft_mem_free(keys);
 }
 
+// A dying dict has no readers (they would hold a reference): its table goes
+// at once, shared or not.
 static void
 dict_dealloc(ft_object *obj)
 {
     ft_gc_untrack(obj);  // G3: first
-    keys_free(load_keys((ft_dict_object *)obj));
+    ft_dict_keys *keys = load_keys((ft_dict_object *)obj);
+    release_entries(keys);
+    ft_mem_free(keys);
     ft_object_free(obj);
 }
 
@@ -489,7 +539,9 @@ dict_clear(ft_object *obj)
     ft_dict_object *dict = (ft_dict_object *)obj;
     store_used(dict, 0);
     dict->version++;
-    keys_free(publish_keys(dict, NULL));
+    ft_dict_keys *keys = publish_keys(dict, NULL);
+    release_entries(keys);
+    retire_keys(dict, keys);
 }
 
 ft_type ft_dict_type = {
@@ -549,11 +601,138 @@ ft_dict_set(ft_object *dict, ft_object *key, ft_object *value)
     drops_init(&drops);
     int rc;
     FT_CS_BEGIN(dict);
+    share_if_foreign_lock_held((ft_dict_object *)dict);
     rc = set_lock_held((ft_dict_object *)dict, key, hash, value, &drops);
     FT_CS_END();
     drops_release(&drops);
     return rc;
 }
+
+// The locked lookup; a non-owner's first one makes the dict's contents
+// shared. 1 found (*out a new reference), 0 missing, -1 error.
+static int
+get_locked(ft_dict_object *dict, ft_object *key, int64_t hash, ft_object **out)
+{
+    dict_drops drops;
+    drops_init(&drops);
+    size_t slot;
+    int64_t ix;
+    FT_CS_BEGIN(&dict->ob_base);
+    share_if_foreign_lock_held(dict);
+    ix = lookup_lock_held(dict, key, hash, &slot, &drops);
+    if (ix >= 0) {
+        *out = ft_newref(load_value(&keys_entries(load_keys(dict))[ix]));
+    }
+    FT_CS_END();
+    drops_release(&drops);
+    return ix >= 0 ? 1 : ix == LOOKUP_MISSING ? 0 : -1;
+}
+
+#if FT_OPTIMISTIC_READS
+enum {
+    READ_LOCKED = -1,  // take the locked path
+    READ_MISSING = 0,
+    READ_FOUND = 1,
+};
+
+// Whether a stored key equals the probe key, without a reference to it and
+// without blocking: 1 or 0, or READ_LOCKED for a comparison only the locked
+// path may make (a user tp_eq can block or run arbitrary code). Equality is
+// type-strict, so other types never match; types without tp_eq compare by
+// identity, which the caller already checked.
+static int
+key_equal_optimistic(ft_object *stored, ft_object *key)
+{
+    const ft_type *type = key->ob_type;
+    if (stored->ob_type != type || type->tp_eq == NULL) {
+        return 0;
+    }
+    if (!(type->tp_flags & FT_TPFLAGS_IMMUTABLE_EQ)) {
+        return READ_LOCKED;
+    }
+    return type->tp_eq(stored, key) > 0;
+}
+
+// Finds key's entry in a table without the section: READ_FOUND with *entry
+// and the key *stored there, READ_MISSING, or READ_LOCKED. Probing stops
+// after as many probes as the table has slots (defensive: every table keeps
+// EMPTY slots, and the locked path has no such bound).
+static int
+probe_optimistic(ft_dict_keys *keys, ft_object *key, int64_t hash, ft_dict_entry **entry,
+                 ft_object **stored)
+{
+    size_t mask = keys_size(keys) - 1;
+    uint64_t perturb = (uint64_t)hash;
+    size_t i = (size_t)hash & mask;
+    for (size_t probes = 0; probes <= mask; probes++, i = probe_next(i, &perturb, mask)) {
+        // pairs: release stores in insert_new_lock_held() / del_lock_held()
+        int32_t ix = ft_atomic_load_acquire_i32(&keys->index[i]);
+        if (ix == FT_DICT_EMPTY) {
+            return READ_MISSING;
+        }
+        if (ix == FT_DICT_DELETED) {
+            continue;
+        }
+        ft_dict_entry *candidate = &keys_entries(keys)[ix];
+        FT_YIELD_POINT();
+        // pairs: release stores in insert_new_lock_held() / del_lock_held()
+        ft_object *k = ft_atomic_load_acquire_ptr(&candidate->key);
+        int eq = k == key;
+        // relaxed: written once, before the index store our acquire read
+        if (!eq && k != NULL && ft_atomic_load_relaxed_i64(&candidate->hash) == hash) {
+            eq = key_equal_optimistic(k, key);
+        }
+        if (eq == READ_LOCKED) {
+            return READ_LOCKED;
+        }
+        if (eq) {
+            *entry = candidate;
+            *stored = k;
+            return READ_FOUND;
+        }
+    }
+    return READ_LOCKED;
+}
+
+// The §4.9 dict_lookup_optimistic. O5: between the first load and the
+// re-check nothing blocks, reaches a safepoint or decrefs; every table,
+// entry key and value loaded stays allocated meanwhile (O1-O3).
+static int
+lookup_optimistic(ft_dict_object *dict, ft_object *key, int64_t hash, ft_object **out)
+{
+    if (!ft_obj_owned_by_me(&dict->ob_base) && !ft_container_contents_shared(&dict->ob_base)) {
+        return READ_LOCKED;  // O1
+    }
+    // pairs: release store in publish_keys()
+    ft_dict_keys *keys = ft_atomic_load_acquire_ptr(&dict->keys);
+    if (keys == NULL) {
+        return READ_MISSING;
+    }
+    ft_dict_entry *entry;
+    ft_object *stored;
+    int rc = probe_optimistic(keys, key, hash, &entry, &stored);
+    if (rc != READ_FOUND) {
+        return rc;
+    }
+    // pairs: release stores in insert_new_lock_held() / set_lock_held() / del_lock_held()
+    ft_object *value = ft_atomic_load_acquire_ptr(&entry->value);
+    if (value == NULL || !ft_ref_try_incref(value)) {
+        return READ_LOCKED;
+    }
+    FT_YIELD_POINT();
+    // pairs: release store in publish_keys()
+    bool same = ft_atomic_load_acquire_ptr(&dict->keys) == keys;
+    // pairs: release stores in insert_new_lock_held() / del_lock_held()
+    same = same && ft_atomic_load_acquire_ptr(&entry->key) == stored;
+    // pairs: release stores in set_lock_held() / del_lock_held()
+    if (!same || ft_atomic_load_acquire_ptr(&entry->value) != value) {
+        ft_decref(value);  // after the last unprotected load (O5)
+        return READ_LOCKED;
+    }
+    *out = value;
+    return READ_FOUND;
+}
+#endif
 
 int
 ft_dict_get_ref(ft_object *dict, ft_object *key, ft_object **out)
@@ -569,19 +748,15 @@ ft_dict_get_ref(ft_object *dict, ft_object *key, ft_object **out)
         ft_err_set(FT_ERR_TYPE, "ft_dict_get_ref: out is NULL");
         return -1;
     }
-    ft_dict_object *d = (ft_dict_object *)dict;
-    dict_drops drops;
-    drops_init(&drops);
-    size_t slot;
-    int64_t ix;
-    FT_CS_BEGIN(dict);
-    ix = lookup_lock_held(d, key, hash, &slot, &drops);
-    if (ix >= 0) {
-        *out = ft_newref(load_value(&keys_entries(load_keys(d))[ix]));
+#if FT_OPTIMISTIC_READS
+    int rc = lookup_optimistic((ft_dict_object *)dict, key, hash, out);
+    if (FT_LIKELY(rc != READ_LOCKED)) {
+        FT_STAT_INC(read_optimistic);
+        return rc;
     }
-    FT_CS_END();
-    drops_release(&drops);
-    return ix >= 0 ? 1 : ix == LOOKUP_MISSING ? 0 : -1;
+    FT_STAT_INC(read_fallback);
+#endif
+    return get_locked((ft_dict_object *)dict, key, hash, out);
 }
 
 int
@@ -595,6 +770,7 @@ ft_dict_del(ft_object *dict, ft_object *key)
     drops_init(&drops);
     int rc;
     FT_CS_BEGIN(dict);
+    share_if_foreign_lock_held((ft_dict_object *)dict);
     rc = del_lock_held((ft_dict_object *)dict, key, hash, &drops);
     FT_CS_END();
     drops_release(&drops);
@@ -607,17 +783,15 @@ ft_dict_del(ft_object *dict, ft_object *key)
     return rc < 0 ? -1 : 0;
 }
 
+// One acquire load, no lock, in every build (§4.9).
 int64_t
 ft_dict_len(ft_object *dict)
 {
     if (!ft_objects_check(dict, &ft_dict_type, "ft_dict_len")) {
         return -1;
     }
-    int64_t n;
-    FT_CS_BEGIN(dict);
-    n = load_used((ft_dict_object *)dict);
-    FT_CS_END();
-    return n;
+    // pairs: release store in store_used()
+    return ft_atomic_load_acquire_i64(&((ft_dict_object *)dict)->used);
 }
 
 // Before merging m entries: room for every one of them to be new (so no
@@ -712,6 +886,8 @@ ft_dict_update(ft_object *dict, ft_object *other)
     drops_init(&drops);
     int rc = 0;
     FT_CS_BEGIN2(dict, other);
+    share_if_foreign_lock_held(d);
+    share_if_foreign_lock_held(o);
     int64_t m = load_used(o);
     if (m > 0) {
         rc = prepare_update_lock_held(d, m, &drops);

@@ -8,11 +8,18 @@
 //
 // How: append stores the slot, then the size; growth (to n + n/8 + 6 for a
 // needed size n) fills a new array, publishes it, then retires the old one;
-// pop clears the slot before shrinking the size. Every operation, read or
-// write, currently takes the section; the layout already supports the
-// optimistic readers of the QSBR issue (a stale array keeps its capacity,
-// a retired array is never written again). Until then an old array has no
-// reader outside the section and is freed as soon as the section ends.
+// pop clears the slot before shrinking the size. Writers take the section.
+// With FT_OPTIMISTIC_READS, ft_list_get_ref() reads without it (§4.9): a
+// stale array keeps its capacity and is never written after retirement, and
+// the reader re-checks both the array pointer and the slot after its
+// conditional increment, so it returns only an item that was at index i of
+// the current array at that moment. Publication rule: the first operation by
+// a thread that does not own the list marks every item SHARED, then sets
+// CONTENTS_SHARED (one walk per list life); afterwards stored items are
+// marked before their release store and retired arrays go through QSBR. An
+// unshared list frees old arrays at once (only its owner reads it lock-free,
+// and the owner is the writer), and so does a dying list (readers would
+// hold a reference).
 //
 // Failure atomicity: each operation allocates before its first store, so a
 // failed allocation leaves the list exactly as it was. References a
@@ -21,7 +28,9 @@
 //
 // Origin: CPython Objects/listobject.c (growth pattern, pop-then-shrink).
 // Differences: capacity lives in the array, not the list; no in-place
-// realloc (a reader may still hold the old array once reads go lock-free).
+// realloc (a lock-free reader may still hold the old array); the reader
+// re-checks the array pointer too, which CPython's list_get_item_ref() does
+// not (the race of DESIGN.md §4.9).
 #include <inttypes.h>
 
 #include "gc/gc_internal.h"
@@ -51,11 +60,16 @@ load_slot(const ft_list_array *array, int64_t i)
     return ft_atomic_load_relaxed_ptr(&array->slot[i]);
 }
 
+static size_t
+array_bytes(int64_t capacity)
+{
+    return sizeof(ft_list_array) + (size_t)capacity * sizeof(_Atomic(ft_object *));
+}
+
 static ft_list_array *
 array_new(int64_t capacity)
 {
-    ft_list_array *array =
-        ft_mem_alloc(sizeof(ft_list_array) + (size_t)capacity * sizeof(array->slot[0]));
+    ft_list_array *array = ft_mem_alloc(array_bytes(capacity));
     if (array == NULL) {
         return NULL;
     }
@@ -95,15 +109,15 @@ array_copy(const ft_list_array *old, int64_t n, int64_t capacity)
     return array;
 }
 
-// Publishes a filled array; the caller frees the returned old one after the
-// section (QSBR retirement replaces that once readers go lock-free).
+// Publishes a filled array; the caller retires the returned old one after
+// the section (retire_array()).
 static ft_list_array *
 publish_array(ft_list_object *list, ft_list_array *array)
 {
     // relaxed: guarded by the list's section
     ft_list_array *old = ft_atomic_load_relaxed_ptr(&list->items);
-    // pairs: acquire of items in the optimistic ft_list_get_ref() (§4.9, QSBR
-    // issue); section readers are ordered by the lock
+    // pairs: acquire loads of items in get_optimistic(); section readers are
+    // ordered by the lock
     ft_atomic_store_release_ptr(&list->items, array);
     return old;
 }
@@ -111,41 +125,81 @@ publish_array(ft_list_object *list, ft_list_array *array)
 static void
 store_slot(ft_list_array *array, int64_t i, ft_object *item)
 {
-    // pairs: acquire of slot[i] in the optimistic ft_list_get_ref() (§4.9,
-    // QSBR issue); section readers are ordered by the lock
+    // pairs: acquire loads of slot[i] in get_optimistic(); section readers
+    // are ordered by the lock
     ft_atomic_store_release_ptr(&array->slot[i], item);
+}
+
+// Stores a new item (section held): marked SHARED first if the list's
+// contents are shared, so a reader that loads it finds it SHARED (O2).
+static void
+store_item(ft_list_object *list, ft_list_array *array, int64_t i, ft_object *item)
+{
+    ft_container_mark_item(&list->ob_base, item);
+    store_slot(array, i, item);
 }
 
 static void
 store_size(ft_list_object *list, int64_t size)
 {
-    // pairs: acquire of size in the optimistic ft_list_get_ref() and
-    // ft_list_len() (§4.9, QSBR issue); section readers are ordered by the lock
+    // pairs: acquire loads of size in get_optimistic() and ft_list_len();
+    // section readers are ordered by the lock
     ft_atomic_store_release_i64(&list->size, size);
+}
+
+// An array the list no longer reaches; called after the section. The bit is
+// only ever set, so if it is clear now it was clear during our section: no
+// non-owner read the list lock-free, and we (the owner) are done with it.
+static void
+retire_array(ft_list_object *list, ft_list_array *array)
+{
+    if (array != NULL) {
+        ft_container_retire(&list->ob_base, array, array_bytes(array->capacity));
+    }
+}
+
+// The publication rule (§4.9), at the start of every operation under the
+// list's section: a non-owner marks the items SHARED, then sets
+// CONTENTS_SHARED. Nothing without FT_OPTIMISTIC_READS.
+static void
+share_if_foreign_lock_held(ft_list_object *list)
+{
+#if FT_OPTIMISTIC_READS
+    if (FT_LIKELY(ft_obj_owned_by_me(&list->ob_base) ||
+                  ft_container_contents_shared(&list->ob_base))) {
+        return;
+    }
+    ft_list_array *array = load_items(list);
+    int64_t n = load_size(list);
+    for (int64_t i = 0; i < n; i++) {
+        ft_obj_mark_shared(load_slot(array, i));
+    }
+    ft_container_set_contents_shared(&list->ob_base);
+#else
+    (void)list;
+#endif
 }
 
 // ------------------------------------------------------------ type slots
 
 static void
-list_free_items(ft_list_array *array, int64_t n)
+release_items(ft_list_array *array, int64_t n)
 {
-    if (array == NULL) {
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; array != NULL && i < n; i++) {
         ft_xdecref(load_slot(array, i));
     }
-    ft_mem_free(array);
 }
 
 // A dying list has no readers (they would hold a reference), so its array
-// goes at once.
+// goes at once, shared or not.
 static void
 list_dealloc(ft_object *obj)
 {
     ft_gc_untrack(obj);  // G3: first
     ft_list_object *list = (ft_list_object *)obj;
-    list_free_items(load_items(list), load_size(list));
+    ft_list_array *array = load_items(list);
+    release_items(array, load_size(list));
+    ft_mem_free(array);
     ft_object_free(obj);
 }
 
@@ -169,14 +223,17 @@ list_traverse(ft_object *obj, ft_visit_fn visit, void *arg)
 }
 
 // The collector calls this inside a section on the list; the list is
-// emptied (published as such) before any item is released.
+// emptied (published as such) before any item is released. Garbage has no
+// reader, but the array is retired by the usual rule all the same.
 static void
 list_clear(ft_object *obj)
 {
     ft_list_object *list = (ft_list_object *)obj;
     int64_t n = load_size(list);
     store_size(list, 0);
-    list_free_items(publish_array(list, NULL), n);
+    ft_list_array *array = publish_array(list, NULL);
+    release_items(array, n);
+    retire_array(list, array);
 }
 
 ft_type ft_list_type = {
@@ -225,7 +282,7 @@ append_lock_held(ft_list_object *list, ft_object *item, ft_list_array **retired)
         *retired = publish_array(list, array);
     }
     FT_YIELD_POINT();
-    store_slot(array, n, ft_newref(item));
+    store_item(list, array, n, ft_newref(item));
     store_size(list, n + 1);
     return 0;
 }
@@ -240,28 +297,25 @@ ft_list_append(ft_object *list, ft_object *item)
     ft_list_array *retired = NULL;
     int rc;
     FT_CS_BEGIN(list);
+    share_if_foreign_lock_held((ft_list_object *)list);
     rc = append_lock_held((ft_list_object *)list, item, &retired);
     FT_CS_END();
-    if (retired != NULL) {
-        ft_mem_free(retired);
-    }
+    retire_array((ft_list_object *)list, retired);
     if (rc < 0) {
         ft_err_no_memory();
     }
     return rc;
 }
 
+// One acquire load, no lock, in every build (§4.9).
 int64_t
 ft_list_len(ft_object *list)
 {
     if (!ft_objects_check(list, &ft_list_type, "ft_list_len")) {
         return -1;
     }
-    int64_t n;
-    FT_CS_BEGIN(list);
-    n = load_size((ft_list_object *)list);
-    FT_CS_END();
-    return n;
+    // pairs: release store in store_size()
+    return ft_atomic_load_acquire_i64(&((ft_list_object *)list)->size);
 }
 
 static void
@@ -271,25 +325,93 @@ index_error(const char *function, int64_t i, int64_t n)
                n);
 }
 
-ft_object *
-ft_list_get_ref(ft_object *list, int64_t i)
+// The locked read; a non-owner's first one makes the list's contents shared.
+static ft_object *
+get_locked(ft_list_object *list, int64_t i)
 {
-    if (!ft_objects_check(list, &ft_list_type, "ft_list_get_ref")) {
-        return NULL;
-    }
-    ft_list_object *l = (ft_list_object *)list;
     ft_object *item = NULL;
     int64_t n;
-    FT_CS_BEGIN(list);
-    n = load_size(l);
+    FT_CS_BEGIN(&list->ob_base);
+    share_if_foreign_lock_held(list);
+    n = load_size(list);
     if (i >= 0 && i < n) {
-        item = ft_newref(load_slot(load_items(l), i));
+        item = ft_newref(load_slot(load_items(list), i));
     }
     FT_CS_END();
     if (item == NULL) {
         index_error("ft_list_get_ref", i, n);
     }
     return item;
+}
+
+#if FT_OPTIMISTIC_READS
+enum {
+    READ_LOCKED = -1,       // take the locked path
+    READ_OUT_OF_RANGE = 0,  // IndexError (*size holds the length seen)
+    READ_FOUND = 1,
+};
+
+// The §4.9 protocol. O5: between the first load and the re-check nothing
+// blocks, reaches a safepoint or decrefs, so no quiescent point of ours
+// falls inside the window and everything loaded stays allocated (O1-O3).
+// The array check closes the ABA that CPython's slot-only re-check leaves.
+static int
+get_optimistic(ft_list_object *list, int64_t i, ft_object **out, int64_t *size)
+{
+    if (!ft_obj_owned_by_me(&list->ob_base) && !ft_container_contents_shared(&list->ob_base)) {
+        return READ_LOCKED;  // O1
+    }
+    // pairs: release store in store_size()
+    int64_t n = ft_atomic_load_acquire_i64(&list->size);
+    if (i < 0 || i >= n) {
+        *size = n;
+        return READ_OUT_OF_RANGE;
+    }
+    // pairs: release store in publish_array()
+    ft_list_array *array = ft_atomic_load_acquire_ptr(&list->items);
+    if (array == NULL || i >= array->capacity) {
+        return READ_LOCKED;
+    }
+    FT_YIELD_POINT();
+    // pairs: release store in store_slot()
+    ft_object *item = ft_atomic_load_acquire_ptr(&array->slot[i]);
+    if (item == NULL || !ft_ref_try_incref(item)) {
+        return READ_LOCKED;
+    }
+    FT_YIELD_POINT();
+    // pairs: release store in publish_array()
+    bool same_array = ft_atomic_load_acquire_ptr(&list->items) == array;
+    // pairs: release store in store_slot()
+    if (!same_array || ft_atomic_load_acquire_ptr(&array->slot[i]) != item) {
+        ft_decref(item);  // after the last unprotected load (O5)
+        return READ_LOCKED;
+    }
+    *out = item;
+    return READ_FOUND;
+}
+#endif
+
+ft_object *
+ft_list_get_ref(ft_object *list, int64_t i)
+{
+    if (!ft_objects_check(list, &ft_list_type, "ft_list_get_ref")) {
+        return NULL;
+    }
+#if FT_OPTIMISTIC_READS
+    ft_object *item = NULL;
+    int64_t n = 0;
+    int rc = get_optimistic((ft_list_object *)list, i, &item, &n);
+    if (FT_LIKELY(rc == READ_FOUND)) {
+        FT_STAT_INC(read_optimistic);
+        return item;
+    }
+    if (rc == READ_OUT_OF_RANGE) {
+        index_error("ft_list_get_ref", i, n);
+        return NULL;
+    }
+    FT_STAT_INC(read_fallback);
+#endif
+    return get_locked((ft_list_object *)list, i);
 }
 
 int
@@ -303,11 +425,12 @@ ft_list_set(ft_object *list, int64_t i, ft_object *item)
     ft_object *old = NULL;
     int64_t n;
     FT_CS_BEGIN(list);
+    share_if_foreign_lock_held(l);
     n = load_size(l);
     if (i >= 0 && i < n) {
         ft_list_array *array = load_items(l);
         old = load_slot(array, i);
-        store_slot(array, i, ft_newref(item));
+        store_item(l, array, i, ft_newref(item));
     }
     FT_CS_END();
     if (old == NULL) {
@@ -347,6 +470,7 @@ ft_list_pop(ft_object *list)
     ft_object *item = NULL;
     ft_list_array *retired = NULL;
     FT_CS_BEGIN(list);
+    share_if_foreign_lock_held(l);
     int64_t n = load_size(l);
     if (n > 0) {
         ft_list_array *array = load_items(l);
@@ -356,9 +480,7 @@ ft_list_pop(ft_object *list)
         retired = shrink_lock_held(l, array, n - 1);
     }
     FT_CS_END();
-    if (retired != NULL) {
-        ft_mem_free(retired);
-    }
+    retire_array(l, retired);
     if (item == NULL) {
         ft_err_set(FT_ERR_INDEX, "ft_list_pop: pop from empty list");
     }
@@ -387,7 +509,7 @@ extend_lock_held(ft_list_object *list, const ft_list_array *src_array, ft_object
     }
     for (int64_t j = 0; j < m; j++) {
         ft_object *item = src_array != NULL ? load_slot(src_array, j) : src_items[j];
-        store_slot(target, n + j, ft_newref(item));
+        store_item(list, target, n + j, ft_newref(item));
     }
     if (target != array) {
         *retired = publish_array(list, target);
@@ -413,18 +535,19 @@ ft_list_extend(ft_object *list, ft_object *other)
         // Tuples are immutable: only the target needs its section.
         ft_tuple_object *tuple = (ft_tuple_object *)other;
         FT_CS_BEGIN(list);
+        share_if_foreign_lock_held(l);
         rc = extend_lock_held(l, NULL, ft_tuple_items(tuple), tuple->size, &retired);
         FT_CS_END();
     } else {
         // One section on both (a single one when other == list).
         ft_list_object *src = (ft_list_object *)other;
         FT_CS_BEGIN2(list, other);
+        share_if_foreign_lock_held(l);
+        share_if_foreign_lock_held(src);
         rc = extend_lock_held(l, load_items(src), NULL, load_size(src), &retired);
         FT_CS_END();
     }
-    if (retired != NULL) {
-        ft_mem_free(retired);
-    }
+    retire_array(l, retired);
     if (rc < 0) {
         ft_err_no_memory();
     }

@@ -5,7 +5,8 @@
 // Invariant: ft_live_objects() == objects allocated here - objects freed
 // here. Every heap object comes from ft_object_alloc() and goes back through
 // ft_object_free(), exactly once; immortal statics never pass through either,
-// so they are never counted.
+// so they are never counted. The memory of a SHARED object is released
+// through QSBR (DESIGN.md §4.8, §4.9), after it is counted freed.
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,11 +52,23 @@ ft_object_alloc(const ft_type *type, size_t nitems)
     return obj;
 }
 
+// Counted as freed now, so ft_live_objects() stays exact. A SHARED object
+// may still be loaded by a lock-free reader (a slot of a retired array, an
+// entry of a retired table, a dict key compared by contents): its block goes
+// through QSBR (O3). Its header is already dead (MERGED|0, or count 0 with
+// atomic counting), so a reader's ft_ref_try_incref() fails, and the body
+// stays readable until every reader online now has passed a quiescent point.
 void
 ft_object_free(ft_object *obj)
 {
     char *raw = (char *)obj - prefix_size(obj->ob_type);
     FT_STAT_INC(objects_freed);
+#if FT_OPTIMISTIC_READS
+    if (ft_obj_is_shared(obj)) {
+        ft_qsbr_defer(raw, ft_mem_usable_size(raw), ft_mem_free);
+        return;
+    }
+#endif
     ft_mem_free(raw);
 }
 

@@ -2,7 +2,7 @@
 // benchmark JSON so every figure names the mechanism that produced it.
 #include "runtime/runtime_internal.h"
 
-#if FT_GIL
+#if FT_GIL_BUILD
 #  define BUILD_NAME "gil"
 #  define REFCOUNT_NAME "plain"
 #elif FT_REFCOUNT_ATOMIC
@@ -46,7 +46,7 @@ const char *
 ft_build_info(void)
 {
     // The FT build may run with a global lock (FT_ENABLE_GIL=1): say so.
-    if (!FT_GIL && ft_gil_is_enabled()) {
+    if (!FT_GIL_BUILD && ft_gil_is_enabled()) {
         return INFO " runtime_gil=on";
     }
     return INFO;

@@ -41,7 +41,7 @@ ft_init_checked(uint32_t abi_key)
     // relaxed: no other thread exists yet
     ft_atomic_store_relaxed_u64(&rt.next_tid, 1);
     const char *gil_env = getenv("FT_ENABLE_GIL");
-    bool gil = FT_GIL || (gil_env != NULL && strcmp(gil_env, "1") == 0);
+    bool gil = FT_GIL_BUILD || (gil_env != NULL && strcmp(gil_env, "1") == 0);
     ft_gil_init(gil);
     ft_gc_init();
     if (ft_thread_init_main() != 0) {

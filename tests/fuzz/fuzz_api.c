@@ -500,18 +500,22 @@ make_float(input *in)
     adopt(obj, &(record){.kind = K_FLOAT, .fvalue = v});
 }
 
+// (bytes, n) through ft_str_new, (NULL, n) too ("" for n == 0, else
+// TypeError), or the bytes up to the first NUL through ft_str_from_cstr.
 static void
 make_str(input *in)
 {
     uint8_t mode = take(in);
     size_t n = mode % 9;
-    char buf[8];
+    char buf[9];
     for (size_t i = 0; i < n; i++) {
         buf[i] = (char)take(in);
     }
-    bool null_bytes = mode >= 0xf0;   // (NULL, 0) is "", (NULL, n > 0) TypeError
+    buf[n] = '\0';
+    bool null_bytes = mode >= 0xf0;
+    bool cstr = !null_bytes && mode >= 0x80;
     begin_call();
-    ft_object *obj = ft_str_new(null_bytes ? NULL : buf, n);
+    ft_object *obj = cstr ? ft_str_from_cstr(buf) : ft_str_new(null_bytes ? NULL : buf, n);
     if (null_bytes && n > 0) {
         CHECK(obj == NULL);
         expect_error(FT_ERR_TYPE);
@@ -522,6 +526,7 @@ make_str(input *in)
         return;
     }
     expect_no_error();
+    n = cstr ? strlen(buf) : n;
     char *copy = malloc(n + 1);
     CHECK(copy != NULL);
     memcpy(copy, buf, n);
@@ -532,7 +537,8 @@ static void
 make_singleton(input *in)
 {
     uint8_t which = take(in) % 3;
-    ft_object *obj = which == 0 ? ft_none() : ft_bool(which == 1);
+    ft_object *obj = which == 0 ? ft_none() : which == 1 ? ft_true() : ft_false();
+    CHECK(which == 0 || obj == ft_bool(which == 1 ? 7 : 0));
     ft_incref(obj);   // immortal, but the table owns one reference like any other
     record proto = {.kind = which == 0 ? K_NONE : K_BOOL, .ivalue = which == 1};
     adopt(obj, &proto);

@@ -65,6 +65,9 @@ class Prog:
         mode = len(s) if not null else 0xF0 + ((len(s) - 0xF0) % 9)
         return self.emit(OP["str"], mode, s)
 
+    def cstr(self, s):                # ft_str_from_cstr: the bytes up to the first NUL
+        return self.emit(OP["str"], 0x80 + (len(s) - 0x80) % 9, s)
+
     def singleton(self, which):       # 0 None, 1 True, 2 False
         return self.emit(OP["singleton"], which)
 
@@ -219,10 +222,10 @@ def seeds():
     out["cycles"] = p
 
     p = Prog().str(b"").str(b"hello").str(b"a\x00b").str(b"xyz", null=True)
-    p.str(b"", null=True).str(b"hello")
-    for i in range(6):
+    p.str(b"", null=True).str(b"hello").cstr(b"hello").cstr(b"ab\x00cd").cstr(b"")
+    for i in range(9):
         p.values("str", i).length(3, ANY + i)
-    p.hash_eq("str", 1, 4).hash_eq("str", 0, 2)
+    p.hash_eq("str", 1, 4).hash_eq("str", 0, 2).hash_eq("str", 1, 5).hash_eq("str", 0, 7)
     out["strings"] = p
 
     p = Prog()
