@@ -4,9 +4,14 @@
 // online when it was unlinked has passed a quiescent point (published a
 // sequence >= the block's goal) or gone offline (sequence 0).
 //
-// How: a global write sequence wr_seq (odd, +2 per advance). Unlinking a
-// block takes a goal: a fresh advance (every 16th deferral or after 256 KiB)
-// or the lazy wr_seq + 2, which the next advance will reach. Threads publish
+// How: a global write sequence wr_seq (odd, +2 per advance). A deferred
+// block gets its goal from an advance made by the deferring thread itself
+// after the unlink: at once every 16th deferral or after 256 KiB, otherwise
+// lazily, when the thread next processes its queue (one advance covers every
+// block deferred since). A goal of wr_seq + 2 read without an advance of our
+// own is NOT enough: another thread's advance can reach it before our unlink
+// is visible, and a reader reporting at that sequence may still load the old
+// pointer (found by tests/model/qsbr.pml, -DADVANCER). Threads publish
 // wr_seq into their own record at quiescent points (the safepoint slow path
 // when work is pending, and detach); a block is freed once the minimum over
 // online records reaches its goal (cached in rd_seq). Goals never fall within
@@ -56,6 +61,8 @@ typedef struct qsbr_chunk {
 // Per-thread queue (ft_thread.qsbr_queue points here): FIFO of chunks.
 typedef struct qsbr_queue {
     qsbr_chunk *first, *last;   // owner only (or world stopped)
+    qsbr_chunk *unassigned_chunk;   // owner only: first item whose goal is 0
+    size_t unassigned_index;        // (waiting for our next advance), or NULL
     size_t bytes;               // owner only
     uint32_t deferrals;         // owner only: since the last advance
     size_t bytes_since_advance; // owner only
@@ -133,8 +140,9 @@ scan_thread(ft_thread *t, void *arg)
 static bool
 poll(uint64_t goal)
 {
-    // relaxed: rd_seq only ever holds a proven lower bound
-    if (ft_atomic_load_relaxed_u64(&qsbr.rd_seq) >= goal) {
+    // pairs: release CAS below: a bound another poller proved carries the
+    // happens-before of the quiescent stores it read
+    if (ft_atomic_load_acquire_u64(&qsbr.rd_seq) >= goal) {
         return true;
     }
     // pairs: fence in ft_qsbr_online()
@@ -144,9 +152,10 @@ poll(uint64_t goal)
     ft_mutex_lock_internal(&rt.threads_mutex, FT_RANK_THREADS);
     ft_threads_foreach_locked(scan_thread, &scan);
     ft_mutex_unlock_internal(&rt.threads_mutex, FT_RANK_THREADS);
-    // relaxed: a monotonic cache; losing a race only costs a rescan
+    // relaxed: the current value is only a starting point for the CAS
     uint64_t old = ft_atomic_load_relaxed_u64(&qsbr.rd_seq);
-    while (scan.min > old && !ft_atomic_cas_relaxed_u64(&qsbr.rd_seq, &old, scan.min)) {
+    // pairs: acquire load of rd_seq at the top of poll()
+    while (scan.min > old && !ft_atomic_cas_release_u64(&qsbr.rd_seq, &old, scan.min)) {
     }
     return scan.min >= goal;
 }
@@ -169,9 +178,34 @@ queue_push(qsbr_queue *q, qsbr_item item)
         }
         q->last = chunk;
     }
+    if (item.goal == 0 && q->unassigned_chunk == NULL) {
+        q->unassigned_chunk = q->last;
+        q->unassigned_index = q->last->tail;
+    }
     q->last->items[q->last->tail++] = item;
     q->bytes += item.bytes;
     return 0;
+}
+
+// Gives every block deferred since the last advance of ours the goal of a
+// fresh advance, made now, after all their unlinks (program order, and the
+// advance is an acq_rel RMW on wr_seq that readers acquire).
+static void
+assign_goals(qsbr_queue *q)
+{
+    if (q->unassigned_chunk == NULL) {
+        return;
+    }
+    uint64_t goal = advance();
+    size_t i = q->unassigned_index;
+    for (qsbr_chunk *c = q->unassigned_chunk; c != NULL; c = c->next, i = 0) {
+        for (; i < c->tail; i++) {
+            c->items[i].goal = goal;
+        }
+    }
+    q->unassigned_chunk = NULL;
+    q->deferrals = 0;
+    q->bytes_since_advance = 0;
 }
 
 static qsbr_item *
@@ -204,6 +238,7 @@ queue_drain(qsbr_queue *q, uint64_t *pending_goal)
 {
     qsbr_item *front;
     while ((front = queue_front(q)) != NULL) {
+        FT_ASSERT(front->goal != 0, "QSBR: draining a block whose goal is unassigned");
         if (!poll(front->goal)) {
             *pending_goal = front->goal;
             return true;
@@ -216,6 +251,7 @@ queue_drain(qsbr_queue *q, uint64_t *pending_goal)
 static void
 queue_free_all(qsbr_queue *q)
 {
+    q->unassigned_chunk = NULL;   // in a pause or at the end nobody reads
     while (queue_front(q) != NULL) {
         queue_pop_free(q);
     }
@@ -264,11 +300,7 @@ process(bool eager)
     if (q == NULL) {
         return;
     }
-    qsbr_item *front = queue_front(q);
-    // pairs: acq_rel fetch_add in advance()
-    if (front != NULL && front->goal > ft_atomic_load_acquire_u64(&qsbr.wr_seq)) {
-        advance();   // a lazy goal: make it reachable
-    }
+    assign_goals(q);   // our own advance, after every unlink we queued
     if (ft_tls.attached) {
         quiescent(self);   // we hold no pointer older than now
     }
@@ -311,26 +343,21 @@ void
 ft_qsbr_defer(void *ptr, size_t bytes, void (*release)(void *ptr))
 {
     qsbr_queue *q = my_queue();
-    uint64_t goal;
     if (q == NULL) {
         release(ptr);   // no thread state: nobody can be reading through us
         return;
     }
-    if (++q->deferrals >= ADVANCE_EVERY || q->bytes_since_advance + bytes >= ADVANCE_BYTES) {
-        goal = advance();
-        q->deferrals = 0;
-        q->bytes_since_advance = 0;
-    } else {
-        // pairs: acq_rel fetch_add in advance()
-        goal = ft_atomic_load_acquire_u64(&qsbr.wr_seq) + QSBR_INCR;
-        q->bytes_since_advance += bytes;
-    }
-    if (queue_push(q, (qsbr_item){ptr, release, goal, bytes}) < 0) {
+    // Goal 0: assigned by our next advance (assign_goals), never before.
+    if (queue_push(q, (qsbr_item){ptr, release, 0, bytes}) < 0) {
         // Cannot queue: stop the world, where every other thread is offline.
         ft_world_stop();
         release(ptr);
         ft_world_start();
         return;
+    }
+    q->bytes_since_advance += bytes;
+    if (++q->deferrals >= ADVANCE_EVERY || q->bytes_since_advance >= ADVANCE_BYTES) {
+        assign_goals(q);
     }
     FT_STAT_ADD(qsbr_deferred, 1);
     ft_stat_max(FT_STAT_qsbr_deferred_bytes_peak, q->bytes);

@@ -42,10 +42,11 @@ enum { SPIN_ROUNDS = 40, PAUSES_PER_ROUND = 30 };
 // (read once) overrides it, which bench_locking_mutex uses to compare them.
 enum { SPIN_UNKNOWN = 0, SPIN_YIELD = 1, SPIN_PAUSE = 2 };
 // sched_yield() rounds. bench_locking_mutex --reps 7, release-ft, 2-vCPU
-// Intel Xeon VM (shared, load 2-5), ns per contended lock+unlock, median
-// [min-max], yield vs pause (30 pauses per round, leaving early on unlock):
-//   2 threads: 37.3 [27.0-41.6] vs 48.1 [40.1-56.1];  loaded: 81 vs 121
-//   4 threads: 28.6 [24.7-31.7] vs 50.4 [37.6-55.2];  loaded: 68 vs 109
+// Intel Xeon VM shared with other jobs (load 1.3-2.7), ns per contended
+// lock+unlock, median [min-max], yield vs pause (30 pauses per round,
+// leaving early on unlock), two runs:
+//   2 threads: 46.9 [41.6-58.3] vs 65.5 [47.4-81.9];  37.3 vs 48.1
+//   4 threads: 43.4 [26.1-46.6] vs 61.3 [50.3-202];   28.6 vs 50.4
 // Pause rounds keep both cores hammering the lock's line; a yield lets the
 // owner finish. Re-measure on other hosts (DESIGN.md §4.4: they disagree).
 #define SPIN_DEFAULT SPIN_YIELD

@@ -103,7 +103,7 @@ struct ft_thread {
     // --- QSBR (gc/qsbr.c)
     _Atomic(uint64_t) qsbr_seq;           // atomic: owner (release) / pollers (acquire)
     void *qsbr_queue;                     // owner only (world stopped: the requester)
-    uint64_t qsbr_storage[8];             // owner only: the queue qsbr_queue points to
+    uint64_t qsbr_storage[12];            // owner only: the queue qsbr_queue points to
     // --- cycle collector (gc/)
     uint32_t gc_slot;                     // owner only (set at registration)
     int64_t gc_alloc_delta;               // owner only

@@ -136,9 +136,11 @@ unregister_thread(ft_thread *t)
     FT_FATAL_IF(!ft_cs_stack_is_empty(),
                 "thread %lu exits with a critical section still open",
                 (unsigned long)t->tid);
-    // From here on other threads may merge our objects as orphans: this
-    // thread must not incref or decref anything it owns until it is gone.
+    // From here on other threads may merge our objects as orphans, so we
+    // drop our id at once: any later incref/decref here takes the shared
+    // path instead of writing ob_ref_local under a merger (B1).
     ft_brc_thread_unregister(t);
+    ft_tls.tid = FT_TID_NONE;
     ft_qsbr_thread_unregister(t);
     ft_gc_thread_unregister(t);
     ft_mutex_lock_internal(&rt.threads_mutex, FT_RANK_THREADS);

@@ -40,28 +40,30 @@
  *                            and its later use of what it loaded
  *   unlink:                  the writer's release store that replaces the
  *                            item (list resize publishing a new array, ...)
- *   defer:                   ft_qsbr_defer(): goal = advance() (EAGER) or
- *                            acquire load of wr_seq + 2 (lazy)
- *   process:                 process(): advance() if the oldest goal is
- *                            above wr_seq, quiescent(self), poll
+ *   defer:                   ft_qsbr_defer() + assign_goals(): goal = an
+ *                            advance() of the deferring thread (EAGER);
+ *                            lazy = the rejected wr_seq + 2 (see below)
+ *   process:                 process(): assign_goals(), quiescent(self), poll
  *   polling:                 poll(): rd_seq >= goal, else seq_cst fence,
  *                            acquire load of wr_seq, acquire loads of every
  *                            thread's seq (min over non-zero), CAS rd_seq up
  *   free:                    queue_pop_free() of the item
  *   advance:                 advance(): fetch_add_acq_rel(wr_seq, 2)
  *
- * Known issue, kept as a variant that must fail (tests/model/check.sh): the
- * lazy goal wr_seq + 2 is reached by whoever advances next. If that is
+ * The lazy variant (no -DEAGER) is the design gc/qsbr.c used first and no
+ * longer uses, kept as a configuration that must fail (tests/model/check.sh):
+ * a lazy goal wr_seq + 2 is reached by whoever advances next. If that is
  * another thread, nothing orders the unlink before its advance: the
  * writer's unlink store can still sit in its store buffer when it reads
  * wr_seq (x86 lets a load pass an earlier store; in C11 an acquire load
  * orders nothing before it), a third thread advances, the reader reports
  * the new sequence and then loads the old item, and the writer frees it.
- * With EAGER goals (the writer's own advance, a locked RMW after the unlink)
- * it holds. spin -DADVANCER (lazy) prints the trail. Also outside what TSO
- * can show: poll()'s fast path trusts rd_seq through a relaxed load, raised
- * by another poller's relaxed CAS, so in C11 nothing orders a reader's last
- * use before the free that path allows (acquire load / release CAS would).
+ * The C code now gives every deferred block the goal of an advance made by
+ * the deferring thread after the unlink -- at once (every 16th deferral or
+ * 256 KiB) or at its next process(), which assigns one fresh advance to all
+ * blocks deferred since (assign_goals()) -- which is the EAGER case here.
+ * poll()'s fast path now loads rd_seq with acquire and raises it with a
+ * release CAS, so a bound proved by another poller carries the ordering.
  *
  * Run: spin -a qsbr.pml && gcc -O2 -DSAFETY -o pan pan.c && ./pan
  * (tests/model/check.sh qsbr runs the variants). */
