@@ -82,7 +82,8 @@ typedef void (*each_fn)(ft_gc_head *head, void *arg);
 static void
 for_each_tracked(each_fn fn, void *arg)
 {
-    for (unsigned slot = 0; slot < FT_GC_SLOTS; slot++) {
+    unsigned high = ft_gc_slots_in_use();
+    for (unsigned slot = 0; slot < high; slot++) {
         ft_gc_head *sentinel = &ft_gc_slots[slot].sentinel;
         for (ft_gc_head *h = (ft_gc_head *)sentinel->next; h != sentinel;
              h = (ft_gc_head *)h->next) {
@@ -149,7 +150,8 @@ typedef struct sweep_state {
 static void
 restore_and_collect(sweep_state *sweep)
 {
-    for (unsigned slot = 0; slot < FT_GC_SLOTS; slot++) {
+    unsigned high = ft_gc_slots_in_use();
+    for (unsigned slot = 0; slot < high; slot++) {
         ft_gc_head *sentinel = &ft_gc_slots[slot].sentinel;
         ft_gc_head *prev = sentinel;
         for (ft_gc_head *h = (ft_gc_head *)sentinel->next; h != sentinel;

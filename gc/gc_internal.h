@@ -63,6 +63,7 @@ extern ft_gc_slot ft_gc_slots[FT_GC_SLOTS];
 void ft_gc_lists_fix_in_pause(void);
 void ft_gc_lists_reset(void);   // at ft_init
 int64_t ft_gc_tracked_in_pause(void);
+unsigned ft_gc_slots_in_use(void);   // slots [0, n) may hold objects
 // Called every 64 tracks/untracks by a thread with its accumulated delta.
 void ft_gc_note_allocations(int64_t delta);
 
