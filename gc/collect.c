@@ -252,6 +252,7 @@ ft_gc_collect(void)
     if (!ft_thread_check_attached("ft_gc_collect")) {
         return -1;
     }
+    FT_YIELD_POINT();
     ft_mutex_lock(&gc.collect_mutex);   // detached while another collection runs
     int64_t n = collect_locked();
     ft_mutex_unlock(&gc.collect_mutex);

@@ -145,6 +145,7 @@ poll(uint64_t goal)
     if (ft_atomic_load_acquire_u64(&qsbr.rd_seq) >= goal) {
         return true;
     }
+    FT_YIELD_POINT();
     // pairs: fence in ft_qsbr_online()
     ft_atomic_fence_seq_cst();
     // pairs: acq_rel fetch_add in advance()

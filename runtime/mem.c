@@ -55,8 +55,46 @@ static uint32_t fail_random_threshold;     // immutable while armed
 static _Atomic(uint64_t) fail_injected;    // atomic: statistics only
 
 #endif
+#if FT_DEBUG
+// The distinct callers (return addresses into the runtime) whose allocation
+// injection failed: how many allocation sites a fault walk reached.
+#  define FAULT_SITES_MAX 512
+static _Atomic(uintptr_t) fault_sites[FAULT_SITES_MAX];   // atomic: CAS-inserted (relaxed: a set)
+
+static void
+record_site(uintptr_t pc)
+{
+    for (size_t i = 0; i < FAULT_SITES_MAX; i++) {
+        // relaxed: a set of addresses; no data hangs off an entry
+        uintptr_t seen = ft_atomic_load_relaxed_uintptr(&fault_sites[i]);
+        if (seen == pc) {
+            return;
+        }
+        if (seen == 0 && ft_atomic_cas_relaxed_uintptr(&fault_sites[i], &seen, pc)) {
+            return;
+        }
+        if (seen == pc) {
+            return;
+        }
+    }
+}
+#endif
+
+int
+ft_mem_fault_sites_hit(void)
+{
+    int n = 0;
+#if FT_DEBUG
+    for (size_t i = 0; i < FAULT_SITES_MAX; i++) {
+        // relaxed: a set of addresses
+        n += ft_atomic_load_relaxed_uintptr(&fault_sites[i]) != 0;
+    }
+#endif
+    return n;
+}
+
 static bool
-fail_now(void)
+fail_now(void *caller)
 {
 #if FT_DEBUG
     // relaxed: arming happens before the test's allocations on the same thread
@@ -82,9 +120,11 @@ fail_now(void)
     if (fail) {
         // relaxed: statistics only
         ft_atomic_add_relaxed_u64(&fail_injected, 1);
+        record_site((uintptr_t)caller);
     }
     return fail;
 #else
+    (void)caller;
     return false;
 #endif
 }
@@ -154,7 +194,7 @@ _Atomic(uint64_t) ft_atomic_fence_word;
 void *
 ft_mem_alloc(size_t size)
 {
-    if (fail_now()) {
+    if (fail_now(__builtin_return_address(0))) {
         return NULL;
     }
     void *p = RAW_MALLOC(size ? size : 1);
@@ -167,7 +207,7 @@ ft_mem_alloc(size_t size)
 void *
 ft_mem_calloc(size_t count, size_t size)
 {
-    if (fail_now()) {
+    if (fail_now(__builtin_return_address(0))) {
         return NULL;
     }
     void *p = RAW_CALLOC(count ? count : 1, size ? size : 1);
@@ -180,7 +220,7 @@ ft_mem_calloc(size_t count, size_t size)
 void *
 ft_mem_realloc(void *old, size_t size)
 {
-    if (fail_now()) {
+    if (fail_now(__builtin_return_address(0))) {
         return NULL;   // old stays valid, as with realloc
     }
     if (old != NULL) {
@@ -213,7 +253,7 @@ ft_mem_usable_size(const void *p)
 void *
 ft_mem_alloc_aligned_zeroed(size_t align, size_t size)
 {
-    if (fail_now()) {
+    if (fail_now(__builtin_return_address(0))) {
         return NULL;
     }
     void *p = RAW_ALIGNED(align, size);

@@ -82,6 +82,9 @@ FT_API size_t ft_mem_usable_size(const void *p);
 FT_API int ft_mem_fail_after(int64_t k);
 // Allocations failed by injection so far (debug builds).
 FT_API uint64_t ft_mem_failures_injected(void);
+// Distinct allocation sites (callers of ft_mem_*) that injection has failed
+// since the process started (debug builds; 0 otherwise).
+FT_API int ft_mem_fault_sites_hit(void);
 
 // ------------------------------------------------------------ statistics
 FT_API int64_t ft_live_objects(void);
@@ -145,11 +148,22 @@ extern __thread ft_tls_state ft_tls __attribute__((tls_model("initial-exec")));
 #endif
 
 FT_API void ft_safepoint_slow(void);
+#if FT_DEBUG
+// Schedule fuzzing (FT_FUZZ_SCHED=<seed>, debug and sanitizer builds only).
+FT_API extern int ft_fuzz_sched_enabled;
+FT_API void ft_yield_point_slow(void);
+#endif
 
-// Where an interpreter polls its eval breaker: one relaxed load.
+// Where an interpreter polls its eval breaker: one relaxed load (plus, in
+// debug builds under FT_FUZZ_SCHED, a seeded chance to yield).
 static inline void
 ft_safepoint(void)
 {
+#if FT_DEBUG
+    if (FT_UNLIKELY(ft_fuzz_sched_enabled)) {
+        ft_yield_point_slow();
+    }
+#endif
     // relaxed: a hint; ft_safepoint_slow() re-reads it with acquire.
     if (FT_UNLIKELY(ft_atomic_load_relaxed_u32(&ft_tls.eval_breaker) != 0)) {
         ft_safepoint_slow();

@@ -38,9 +38,8 @@ FT_API _Noreturn void ft_fatal(const char *fmt, ...)
 
 // ------------------------------------------------------------ schedule fuzzing
 #if FT_DEBUG
-// Yields (chosen by a seeded generator) when FT_FUZZ_SCHED=<seed> is set.
-FT_API void ft_yield_point_slow(void);
-extern int ft_fuzz_sched_enabled;
+// Yields (chosen by a seeded generator) when FT_FUZZ_SCHED=<seed> is set;
+// ft_yield_point_slow and ft_fuzz_sched_enabled are declared in runtime.h.
 #  define FT_YIELD_POINT()                                                     \
     do {                                                                       \
         if (FT_UNLIKELY(ft_fuzz_sched_enabled)) {                              \

@@ -111,8 +111,8 @@ typedef struct sleeper_state {
     int64_t cycles;
     _Atomic(int64_t) turn;   // atomic: resizers (release) / resizers (acquire)
     _Atomic(int64_t) done;   // atomic: main (release) / sleeper (acquire)
-    int64_t failures[2];
-    bool hung;
+    int64_t failures[2];  // [i]: resizer i only
+    bool hung[2];         // [i]: resizer i only
 } sleeper_state;
 
 typedef struct resizer_arg {
@@ -139,7 +139,7 @@ turn_resizer_main(void *arg)
     sleeper_state *s = a->s;
     for (int64_t turn = a->index; turn * TURN_CYCLES < s->cycles; turn += 2) {
         if (!wait_at_least(&s->turn, turn)) {
-            s->hung = true;
+            s->hung[a->index] = true;
             return;
         }
         for (int64_t c = 0; c < TURN_CYCLES; c++) {
@@ -166,7 +166,7 @@ FT_TEST(detached_sleeper)
     // pairs: acquire load in sleeper_main()
     ft_atomic_store_release_i64(&s.done, 1);
     FT_EXPECT_EQ(ft_thread_join(sleeper), 0, "join");
-    FT_EXPECT(!s.hung, "a resizer waited 30 s for its turn");
+    FT_EXPECT(!s.hung[0] && !s.hung[1], "a resizer waited 30 s for its turn");
     FT_EXPECT_EQ(s.failures[0] + s.failures[1], 0, "appends failed");
     uint64_t peak = peak_bytes();
     uint64_t deferred = ft_stats_get("qsbr_deferred");
@@ -197,7 +197,8 @@ typedef struct stall_state {
     _Atomic(int64_t) staller_steps;    // atomic: staller (release) / resizer (acquire)
     _Atomic(int64_t) answered;         // atomic: staller (release) / resizer (acquire)
     _Atomic(int64_t) stalling;         // atomic: staller (release) / resizer (acquire)
-    bool prodded, hung;
+    bool prodded, staller_hung;   // staller only
+    bool resizer_hung;            // resizer only
     uint64_t peak_after_stall, peak_end;
     uint64_t deferred_at_answer, freed_at_end;
     int64_t failures;
@@ -219,7 +220,7 @@ stall_until(stall_state *s, int64_t cycles)
             ft_safepoint();
         }
         if (now_ns() > limit) {
-            s->hung = true;
+            s->staller_hung = true;
             return;
         }
         sched_yield();
@@ -240,10 +241,10 @@ staller_main(void *arg)
     ft_atomic_store_release_i64(&s->answered, 1);
     // Attached and responsive from now on: safepoints while it waits for
     // each resizer cycle (staying online, so only its reports free memory).
-    for (int64_t step = 1; step <= s->post_cycles && !s->hung; step++) {
+    for (int64_t step = 1; step <= s->post_cycles && !s->staller_hung; step++) {
         // pairs: acquire load in wait_at_least() of the resizer
         ft_atomic_store_release_i64(&s->staller_steps, step);
-        s->hung |= !spin_at_least(&s->resizer_cycles, s->stall_cycles + step);
+        s->staller_hung |= !spin_at_least(&s->resizer_cycles, s->stall_cycles + step);
     }
 }
 
@@ -252,22 +253,22 @@ stall_resizer_main(void *arg)
 {
     stall_state *s = arg;
     int64_t c = 0;
-    s->hung |= !wait_at_least(&s->stalling, 1);   // the staller is attached and online
+    s->resizer_hung |= !wait_at_least(&s->stalling, 1);   // the staller is attached and online
     for (; c < s->stall_cycles; c++) {
         s->failures += resize_cycle(s->list, c);
         ft_safepoint();
         // pairs: acquire load in stall_until()
         ft_atomic_add_release_i64(&s->resizer_cycles, 1);
     }
-    s->hung |= !wait_at_least(&s->answered, 1);
+    s->resizer_hung |= !wait_at_least(&s->answered, 1);
     s->deferred_at_answer = ft_stats_get("qsbr_deferred");
     s->peak_after_stall = peak_bytes();
-    for (int64_t step = 1; step <= s->post_cycles && !s->hung; step++, c++) {
+    for (int64_t step = 1; step <= s->post_cycles && !s->resizer_hung; step++, c++) {
         s->failures += resize_cycle(s->list, c);
         ft_safepoint();
         // pairs: acquire load in wait_at_least() of the staller
         ft_atomic_add_release_i64(&s->resizer_cycles, 1);
-        s->hung |= !wait_at_least(&s->staller_steps, step);
+        s->resizer_hung |= !wait_at_least(&s->staller_steps, step);
     }
     s->peak_end = peak_bytes();
     s->freed_at_end = ft_stats_get("qsbr_freed");
@@ -288,7 +289,7 @@ FT_TEST(stalled_attached)
     FT_EXPECT_EQ(ft_thread_join(resizer), 0, "join");
     FT_EXPECT_EQ(ft_thread_join(staller), 0, "join");
     ft_gc_enable();
-    FT_EXPECT(!s.hung, "a thread waited 30 s for the other");
+    FT_EXPECT(!s.staller_hung && !s.resizer_hung, "a thread waited 30 s for the other");
     FT_EXPECT_EQ(s.failures, 0, "appends failed");
     printf("  stall peak=%" PRIu64 " end peak=%" PRIu64 " deferred at answer=%" PRIu64
            " freed at end=%" PRIu64 " prodded=%d\n",
