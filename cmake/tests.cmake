@@ -36,3 +36,11 @@ endforeach()
 foreach(t IN LISTS FT_STRESS_TESTS)
   ft_add_test(${t} stress 300)
 endforeach()
+
+# The installed package works for a consumer (find_package and pkg-config);
+# once per flavour, in the builds without a sanitizer.
+if(FT_SANITIZE STREQUAL "none")
+  add_test(NAME install_consumer COMMAND /bin/sh ${CMAKE_SOURCE_DIR}/tests/install/check.sh
+    ${CMAKE_BINARY_DIR})
+  set_tests_properties(install_consumer PROPERTIES LABELS unit TIMEOUT 120)
+endif()
