@@ -129,8 +129,8 @@ static void
 scan_thread(ft_thread *t, void *arg)
 {
     min_scan *scan = arg;
-    // pairs: release stores in quiescent() / ft_qsbr_offline(), and the
-    // seq_cst exchange in ft_qsbr_online()
+    // Also ordered: the seq_cst exchange in ft_qsbr_online().
+    // pairs: release stores in quiescent() / ft_qsbr_offline()
     uint64_t seq = ft_atomic_load_acquire_u64(&t->qsbr_seq);
     if (seq != 0 && seq < scan->min) {
         scan->min = seq;
@@ -140,8 +140,9 @@ scan_thread(ft_thread *t, void *arg)
 static bool
 poll(uint64_t goal)
 {
-    // pairs: release CAS below: a bound another poller proved carries the
-    // happens-before of the quiescent stores it read
+    // A bound another poller proved carries the happens-before of the
+    // quiescent stores it read.
+    // pairs: release CAS of rd_seq in poll()
     if (ft_atomic_load_acquire_u64(&qsbr.rd_seq) >= goal) {
         return true;
     }

@@ -186,7 +186,7 @@ ft_mem_configure_from_env(void)
 }
 
 #if FT_TSAN
-// The word ft_atomic_fence_seq_cst() RMWs under TSan (runtime/atomic.h).
+// The word the seq_cst fence wrapper RMWs under TSan (runtime/atomic.h).
 _Atomic(uint64_t) ft_atomic_fence_word;
 #endif
 

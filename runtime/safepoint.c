@@ -18,8 +18,8 @@ ft_safepoint_slow(void)
         return;
     }
     FT_YIELD_POINT();
-    // pairs: release fetch_or in suspend_or_signal() (world.c), gil.c,
-    // brc.c and the QSBR/GC requesters
+    // Setters: suspend_or_signal() (world.c), gil.c, brc.c, qsbr.c, collect.c.
+    // pairs: release fetch_or of each setter
     uint32_t bits = ft_atomic_load_acquire_u32(&ft_tls.eval_breaker);
     if (bits & FT_EB_WORLD) {
         ft_world_park_self();

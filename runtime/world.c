@@ -180,8 +180,9 @@ ft_world_park_self(void)
     // pairs: release fetch_or in suspend_or_signal()
     ft_atomic_and_acq_rel_u32(&ft_tls.eval_breaker, ~(uint32_t)FT_EB_WORLD);
     ft_thread_park_for_world_locked(t);
-    // pairs: relaxed validation in generation_unchanged(); the requester
-    // re-reads thread states under threads_mutex, which orders the rest
+    // The requester re-reads thread states under threads_mutex, which
+    // orders the rest; the bump only wakes it.
+    // pairs: relaxed validation in generation_unchanged()
     ft_atomic_add_release_u32(&rt.world_generation, 1);
     ft_mutex_unlock_internal(&rt.threads_mutex, FT_RANK_THREADS);
     ft_parking_unpark_all(&rt.world_generation);
