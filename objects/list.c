@@ -406,6 +406,7 @@ ft_list_get_ref(ft_object *list, int64_t i)
         return item;
     }
     if (rc == READ_OUT_OF_RANGE) {
+        FT_STAT_INC(read_optimistic);  // answered without the lock, too
         index_error("ft_list_get_ref", i, n);
         return NULL;
     }

@@ -3,8 +3,13 @@
 // Built-in types: None/True/False (immortal), int (int64; -5..256 cached and
 // immortal), float, str (UTF-8 bytes, hash cached at creation), tuple
 // (immutable), list (growable), dict (open addressing, insertion-ordered).
-// Every list and dict operation runs in a critical section on that object in
-// the FT build; two-object operations use FT_CS_BEGIN2.
+// Every list and dict mutation runs in a critical section on that object in
+// the FT build; two-object operations use FT_CS_BEGIN2. ft_list_len and
+// ft_dict_len are one load; with FT_OPTIMISTIC_READS, ft_list_get_ref and
+// ft_dict_get_ref take no lock (DESIGN.md §4.9) and fall back to the section
+// only when a concurrent write gets in their way, or on a thread's first
+// read of a container it does not own. Each returns a value the container
+// held at some moment during the call.
 //
 // Error contract (DESIGN.md §4.11): NULL or wrong type -> TypeError naming the
 // type; bad index -> IndexError; missing key on delete -> KeyError;
@@ -25,7 +30,12 @@ typedef int (*ft_visit_fn)(ft_object *obj, void *arg);
 
 // Type flags.
 #define FT_TPFLAGS_GC (1u << 0)              // has the GC prefix, may be tracked
-#define FT_TPFLAGS_IMMUTABLE_EQ (1u << 1)    // equality by immutable inline contents
+// FT_TPFLAGS_IMMUTABLE_EQ: equality by immutable inline contents. Lock-free
+// dict readers call such a tp_eq on a stored key they hold no reference to
+// (it may have died meanwhile; its memory stays allocated, DESIGN.md §4.9),
+// so it must read only immutable fields of the object's own block, and never
+// block, allocate or touch reference counts.
+#define FT_TPFLAGS_IMMUTABLE_EQ (1u << 1)
 #define FT_TPFLAGS_HAS_ITEMS (1u << 2)       // variable size: basicsize + n * itemsize
 
 // A static type. Types are immortal objects themselves. Type authors fill

@@ -14,16 +14,16 @@
 
 typedef struct tagged_object {
     ft_object ob_base;
-    int64_t id;        // immutable after creation (published by the container store)
-    int64_t where;     // immutable after creation: index or key slot it was made for
-    _Atomic(int) dead; // atomic: tp_dealloc (release) / readers (acquire)
+    int64_t id;         // immutable after creation (published by the container store)
+    int64_t where;      // immutable after creation: index or key slot it was made for
+    _Atomic(int) dead;  // atomic: tp_dealloc (release) / readers (acquire)
 } tagged_object;
 
 // One byte per id, set by tp_dealloc; sized by tagged_table_init().
-static _Atomic(uint8_t) *tagged_dead;   // atomic: tp_dealloc (release) / readers, main
-static int64_t tagged_capacity;        // written by main before the workers start
-static _Atomic(int64_t) tagged_created; // atomic: makers (relaxed: a count)
-static _Atomic(int64_t) tagged_freed;   // atomic: deallocators (relaxed: a count)
+static _Atomic(uint8_t) *tagged_dead;    // atomic: tp_dealloc (release) / readers, main
+static int64_t tagged_capacity;          // written by main before the workers start
+static _Atomic(int64_t) tagged_created;  // atomic: makers (relaxed: a count)
+static _Atomic(int64_t) tagged_freed;    // atomic: deallocators (relaxed: a count)
 
 static void
 tagged_dealloc(ft_object *obj)
@@ -52,7 +52,7 @@ tagged_table_init(int64_t capacity)
     tagged_capacity = capacity;
     // relaxed: no worker runs yet
     ft_atomic_store_relaxed_i64(&tagged_created, 0);
-    ft_atomic_store_relaxed_i64(&tagged_freed, 0);
+    ft_atomic_store_relaxed_i64(&tagged_freed, 0);  // relaxed: as above
     return tagged_dead != NULL;
 }
 
@@ -69,7 +69,7 @@ tagged_new(int64_t id, int64_t where)
     ft_object *obj = ft_object_new(&tagged_type);
     if (obj != NULL) {
         tagged_object *t = (tagged_object *)obj;
-        t->id = id;   // private until a container store publishes it
+        t->id = id;  // private until a container store publishes it
         t->where = where;
         // relaxed: a count
         ft_atomic_add_relaxed_i64(&tagged_created, 1);
@@ -81,9 +81,10 @@ static inline bool
 tagged_is_dead(ft_object *obj)
 {
     tagged_object *t = (tagged_object *)obj;
-    // pairs: release stores in tagged_dealloc()
-    return ft_atomic_load_acquire_int(&t->dead) != 0 ||
-           ft_atomic_load_acquire_u8(&tagged_dead[t->id]) != 0;
+    // pairs: release store in tagged_dealloc()
+    bool dead = ft_atomic_load_acquire_int(&t->dead) != 0;
+    // pairs: release store in tagged_dealloc()
+    return dead || ft_atomic_load_acquire_u8(&tagged_dead[t->id]) != 0;
 }
 
 #endif

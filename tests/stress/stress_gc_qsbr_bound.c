@@ -30,10 +30,10 @@
 
 #include "harness.h"
 
-#define EAGER_BYTES (1024 * 1024)   // gc/qsbr.c: past this a thread processes eagerly
-#define BATCH_BYTES (256 * 1024)    // gc/qsbr.c ADVANCE_BYTES: one goal's worth
-#define MAX_LEN 512                 // largest array: 573 slots, under 5 KiB
-#define TURN_CYCLES 24              // cycles per turn, without a safepoint
+#define EAGER_BYTES (1024 * 1024)  // gc/qsbr.c: past this a thread processes eagerly
+#define BATCH_BYTES (256 * 1024)   // gc/qsbr.c ADVANCE_BYTES: one goal's worth
+#define MAX_LEN 512                // largest array: 573 slots, under 5 KiB
+#define TURN_CYCLES 24             // cycles per turn, without a safepoint
 
 static int64_t
 now_ns(void)
@@ -109,10 +109,10 @@ peak_bytes(void)
 typedef struct sleeper_state {
     ft_object *list;
     int64_t cycles;
-    _Atomic(int64_t) turn;   // atomic: resizers (release) / resizers (acquire)
-    _Atomic(int64_t) done;   // atomic: main (release) / sleeper (acquire)
-    int64_t failures[2];  // [i]: resizer i only
-    bool hung[2];         // [i]: resizer i only
+    _Atomic(int64_t) turn;  // atomic: resizers (release) / resizers (acquire)
+    _Atomic(int64_t) done;  // atomic: main (release) / sleeper (acquire)
+    int64_t failures[2];    // [i]: resizer i only
+    bool hung[2];           // [i]: resizer i only
 } sleeper_state;
 
 typedef struct resizer_arg {
@@ -193,12 +193,12 @@ FT_TEST(detached_sleeper)
 typedef struct stall_state {
     ft_object *list;
     int64_t stall_cycles, post_cycles;
-    _Atomic(int64_t) resizer_cycles;   // atomic: resizer (release) / staller (acquire)
-    _Atomic(int64_t) staller_steps;    // atomic: staller (release) / resizer (acquire)
-    _Atomic(int64_t) answered;         // atomic: staller (release) / resizer (acquire)
-    _Atomic(int64_t) stalling;         // atomic: staller (release) / resizer (acquire)
-    bool prodded, staller_hung;   // staller only
-    bool resizer_hung;            // resizer only
+    _Atomic(int64_t) resizer_cycles;  // atomic: resizer (release) / staller (acquire)
+    _Atomic(int64_t) staller_steps;   // atomic: staller (release) / resizer (acquire)
+    _Atomic(int64_t) answered;        // atomic: staller (release) / resizer (acquire)
+    _Atomic(int64_t) stalling;        // atomic: staller (release) / resizer (acquire)
+    bool prodded, staller_hung;       // staller only
+    bool resizer_hung;                // resizer only
     uint64_t peak_after_stall, peak_end;
     uint64_t deferred_at_answer, freed_at_end;
     int64_t failures;
@@ -236,7 +236,7 @@ staller_main(void *arg)
     stall_until(s, s->stall_cycles);
     // pairs: release fetch_or of the prodding thread (gc/qsbr.c)
     s->prodded |= (ft_atomic_load_acquire_u32(&ft_tls.eval_breaker) & FT_EB_QSBR) != 0;
-    ft_safepoint();   // the answer: reports quiescence if prodded
+    ft_safepoint();  // the answer: reports quiescence if prodded
     // pairs: acquire load in stall_resizer_main()
     ft_atomic_store_release_i64(&s->answered, 1);
     // Attached and responsive from now on: safepoints while it waits for
@@ -253,7 +253,7 @@ stall_resizer_main(void *arg)
 {
     stall_state *s = arg;
     int64_t c = 0;
-    s->resizer_hung |= !wait_at_least(&s->stalling, 1);   // the staller is attached and online
+    s->resizer_hung |= !wait_at_least(&s->stalling, 1);  // the staller is attached and online
     for (; c < s->stall_cycles; c++) {
         s->failures += resize_cycle(s->list, c);
         ft_safepoint();
@@ -281,7 +281,8 @@ FT_TEST(stalled_attached)
     ft_gc_disable();
     // 40 cycles defer ~2.7 MB; afterwards 2.5 to 10 times as much.
     int64_t post = ft_test_scale(400);
-    stall_state s = {.list = ft_list_new(), .stall_cycles = 40, .post_cycles = post < 100 ? 100 : post};
+    stall_state s = {
+        .list = ft_list_new(), .stall_cycles = 40, .post_cycles = post < 100 ? 100 : post};
     FT_REQUIRE(s.list != NULL, "ft_list_new: %s", ft_err_message());
     ft_thread *staller = ft_thread_start(staller_main, &s);
     ft_thread *resizer = ft_thread_start(stall_resizer_main, &s);
@@ -295,8 +296,8 @@ FT_TEST(stalled_attached)
            " freed at end=%" PRIu64 " prodded=%d\n",
            s.peak_after_stall, s.peak_end, s.deferred_at_answer, s.freed_at_end, s.prodded);
     FT_EXPECT(s.peak_end < s.peak_after_stall + BATCH_BYTES,
-              "deferred memory grew after the stall: %" PRIu64 " -> %" PRIu64,
-              s.peak_after_stall, s.peak_end);
+              "deferred memory grew after the stall: %" PRIu64 " -> %" PRIu64, s.peak_after_stall,
+              s.peak_end);
 #if FT_OPTIMISTIC_READS
     FT_EXPECT(s.peak_after_stall >= EAGER_BYTES, "the stall did not pass the eager threshold");
     FT_EXPECT(s.prodded, "the stalled thread was never prodded");

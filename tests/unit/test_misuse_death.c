@@ -85,6 +85,7 @@ FT_TEST_RAW(misuse_aborts_with_a_clear_message)
 #  endif
 #else
     (void)freed;
+    (void)freed_list;
     (void)double_decref;
     (void)decref_foreign_twice;
     (void)end_not_innermost;

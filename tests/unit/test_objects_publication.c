@@ -10,7 +10,7 @@
 #include "harness.h"
 
 #define N 100
-#define BIG 1000000   // heap ints: outside the small-int cache
+#define BIG 1000000  // heap ints: outside the small-int cache
 
 // ob_gc_bits, or 0 where the header has none or marking is compiled out.
 static unsigned
@@ -18,7 +18,8 @@ gc_bits(ft_object *obj)
 {
 #if FT_OPTIMISTIC_READS
     // pairs: release fetch_or in the runtime's marking
-    return ft_atomic_load_acquire_u8(&obj->ob_gc_bits) & (FT_GC_BIT_SHARED | FT_GC_BIT_CONTENTS_SHARED);
+    return ft_atomic_load_acquire_u8(&obj->ob_gc_bits) &
+           (FT_GC_BIT_SHARED | FT_GC_BIT_CONTENTS_SHARED);
 #else
     (void)obj;
     return 0;
@@ -125,7 +126,7 @@ FT_TEST(owner_only_containers_stay_unshared)
 typedef struct foreign_op {
     ft_object *list;
     ft_object *dict;
-    int write;   // 0: read both, 1: append / set
+    int write;  // 0: read both, 1: append / set
     int64_t got;
 } foreign_op;
 
@@ -193,7 +194,7 @@ check_after_first_foreign(ft_object *list, ft_object *dict)
         ft_dict_del(dict, k);
         ft_decref(k);
     }
-    for (int64_t i = 0; i < 4 * N; i++) {   // entries run out: the table resizes
+    for (int64_t i = 0; i < 4 * N; i++) {  // entries run out: the table resizes
         ft_object *k = ft_int_new(8 * BIG + i);
         ft_dict_set(dict, k, k);
         ft_dict_del(dict, k);
@@ -290,7 +291,7 @@ FT_TEST(shared_object_free_is_deferred)
     ft_object *list, *dict;
     make_containers(&list, &dict);
     run_foreign(list, dict, 0);
-    ft_object *x = ft_list_pop(list);   // the list's reference, now ours
+    ft_object *x = ft_list_pop(list);  // the list's reference, now ours
     FT_EXPECT_EQ(gc_bits(x) & bit_shared(), bit_shared(), "popped item is SHARED");
     FT_EXPECT_EQ(ft_dict_del(dict, x), 0, "the dict's reference to it (a key) dropped");
     uint64_t deferred0 = ft_stats_get("qsbr_deferred");
@@ -303,6 +304,93 @@ FT_TEST(shared_object_free_is_deferred)
     FT_EXPECT_EQ(ft_stats_get("qsbr_deferred") - deferred0, 0, "locked build deferred a free");
 #endif
     ft_decref(list);
+    ft_decref(dict);
+    ft_gc_collect();
+    FT_EXPECT_EQ(ft_live_objects(), base, "live objects back to baseline");
+}
+
+// A user type whose equality may run arbitrary code: lock-free lookups hand
+// it to the locked path; keys of built-in immutable types compare inline.
+typedef struct user_key {
+    ft_object ob_base;
+    int64_t value;
+} user_key;
+
+static int64_t
+user_key_hash(ft_object *obj)
+{
+    return ((user_key *)obj)->value;
+}
+
+static int
+user_key_eq(ft_object *a, ft_object *b)
+{
+    return ((user_key *)a)->value == ((user_key *)b)->value;
+}
+
+static const ft_type user_key_type = {
+    .ob_base = FT_OBJECT_HEAD_INIT(&ft_type_type),
+    .tp_name = "user_key",
+    .tp_basicsize = sizeof(user_key),
+    .tp_hash = user_key_hash,
+    .tp_eq = user_key_eq,
+};
+
+static ft_object *
+user_key_new(int64_t value)
+{
+    ft_object *obj = ft_object_new(&user_key_type);
+    if (obj != NULL) {
+        ((user_key *)obj)->value = value;
+    }
+    return obj;
+}
+
+FT_TEST(dict_lookup_paths)
+{
+    int64_t base = ft_live_objects();
+    ft_object *dict = ft_dict_new();
+    char text[32];
+    for (int64_t i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "key-%" PRId64, i);
+        ft_object *key = ft_str_from_cstr(text);
+        ft_object *value = ft_int_new(BIG + i);
+        ft_dict_set(dict, key, value);
+        ft_decref(key);
+        ft_decref(value);
+    }
+    ft_object *ukey = user_key_new(7);
+    ft_dict_set(dict, ukey, ukey);
+    uint64_t optimistic0 = ft_stats_get("read_optimistic");
+    uint64_t fallback0 = ft_stats_get("read_fallback");
+    int64_t bad = 0;
+    for (int64_t i = 0; i < N; i++) {  // fresh, equal strings: compared by contents
+        snprintf(text, sizeof(text), "key-%" PRId64, i);
+        ft_object *key = ft_str_from_cstr(text);
+        ft_object *value = NULL;
+        bad += ft_dict_get_ref(dict, key, &value) != 1 || ft_int_value(value) != BIG + i;
+        ft_xdecref(value);
+        ft_decref(key);
+    }
+    ft_object *missing = ft_str_from_cstr("absent");
+    ft_object *value = NULL;
+    bad += ft_dict_get_ref(dict, missing, &value) != 0 || value != NULL;
+    ft_decref(missing);
+    FT_EXPECT_EQ(bad, 0, "string lookups");
+    ft_object *probe = user_key_new(7);  // equal, not identical: needs tp_eq
+    FT_EXPECT_EQ(ft_dict_get_ref(dict, probe, &value), 1, "user-type key found");
+    FT_EXPECT(value == ukey, "user-type key maps to itself");
+    ft_xdecref(value);
+    ft_decref(probe);
+    uint64_t optimistic = ft_stats_get("read_optimistic") - optimistic0;
+    uint64_t fallback = ft_stats_get("read_fallback") - fallback0;
+#if FT_OPTIMISTIC_READS
+    FT_EXPECT_EQ(optimistic, N + 1, "lookups answered without the lock");
+    FT_EXPECT_EQ(fallback, 1, "lookups that needed the lock (the user tp_eq)");
+#else
+    FT_EXPECT_EQ(optimistic + fallback, 0, "read statistics in a locked build");
+#endif
+    ft_decref(ukey);
     ft_decref(dict);
     ft_gc_collect();
     FT_EXPECT_EQ(ft_live_objects(), base, "live objects back to baseline");
