@@ -11,8 +11,15 @@
 //   read_shared/threads:T   real_time = ns per read (one get_ref + decref)
 //                           per thread, wall time of the slowest thread;
 //                           extras: reads_per_sec (all threads together),
-//                           scaling = reads_per_sec / that of threads:1,
+//                           scaling = reads_per_sec / the 1-thread rate,
 //                           fallback_pct = reads that took the lock
+//   read_shared_owner/threads:1   the same loop on main, which owns the
+//                           containers and every item: owner-path counting,
+//                           no atomic RMW (context for the non-owner cost)
+//
+// Repetitions run the series interleaved (1 thread, 2 threads, owner, then
+// again), and scaling is the median of per-repetition ratios, so a drift of
+// a shared VM hits both sides of each ratio alike.
 //
 // Build flavours: release-ft (optimistic reads), release-ft-locked (readers
 // lock: the ablation), release-gil (reads under the GIL). Both threads hit
@@ -42,16 +49,16 @@ typedef struct shared_data {
     int64_t n;
     int64_t passes;
     bool pin;
-    bool verify;                 // smoke: check every value
-    _Atomic(int) ready;          // atomic: workers (release) / main (acquire)
-    _Atomic(int) go;             // atomic: main (release) / workers (acquire)
+    bool verify;         // smoke: check every value
+    _Atomic(int) ready;  // atomic: workers (release) / main (acquire)
+    _Atomic(int) go;     // atomic: main (release) / workers (acquire)
 } shared_data;
 
 typedef struct worker {
     shared_data *d;
     int index;
-    int64_t start_ns, end_ns;    // owner only; read after the join
-    int64_t bad;                 // owner only: wrong or missing values
+    int64_t start_ns, end_ns;  // owner only; read after the join
+    int64_t bad;               // owner only: wrong or missing values
 } worker;
 
 static int
@@ -106,12 +113,12 @@ worker_main(void *arg)
     if (d->pin) {
         ft_bench_pin_self(w->index);
     }
-    w->bad += read_pass(d, true);   // warm-up: shares the containers, verifies
+    w->bad += read_pass(d, true);  // warm-up: shares the containers, verifies
     // pairs: acquire load in run_once()
     ft_atomic_add_release_int(&d->ready, 1);
     // pairs: release store in run_once()
     while (!ft_atomic_load_acquire_int(&d->go)) {
-        ft_safepoint();   // the GIL build hands the lock around meanwhile
+        ft_safepoint();  // the GIL build hands the lock around meanwhile
         sched_yield();
     }
     w->start_ns = ft_bench_now_ns();
@@ -130,7 +137,7 @@ run_once(shared_data *d, int threads, int64_t *cpu_ns, int64_t *bad)
     ft_thread *handles[MAX_THREADS];
     // relaxed: no worker runs yet
     ft_atomic_store_relaxed_int(&d->ready, 0);
-    ft_atomic_store_relaxed_int(&d->go, 0);
+    ft_atomic_store_relaxed_int(&d->go, 0);  // relaxed: as above
     for (int t = 0; t < threads; t++) {
         workers[t] = (worker){.d = d, .index = t};
         handles[t] = ft_thread_start(worker_main, &workers[t]);
@@ -184,43 +191,106 @@ build_containers(shared_data *d)
     return 0;
 }
 
+// The samples of one thread count (0 = the owner's loop on main).
+typedef struct series {
+    int threads;
+    double ns[64], cpu[64], rate[64], scaling[64];
+    uint64_t optimistic, fallback;
+} series;
+
+// One repetition of one series; scaling is against `base_rate`, the same
+// repetition's 1-thread rate (0: none).
 static void
-measure(shared_data *d, int threads, const ft_bench_options *opts, double base_rate,
-        double *rate_out, ft_bench_results *results, int64_t *bad)
+sample(shared_data *d, series *sr, int r, double base_rate, int64_t *bad)
 {
-    double samples[64], cpu_samples[64], rates[64];
-    int reps = opts->reps < 64 ? opts->reps : 64;
-    int64_t reads_per_thread = 2 * d->n * d->passes;   // list + dict per element
+    int64_t reads_per_thread = 2 * d->n * d->passes;  // list + dict per element
+    int threads = sr->threads > 0 ? sr->threads : 1;
     uint64_t optimistic0 = ft_stats_get("read_optimistic");
     uint64_t fallback0 = ft_stats_get("read_fallback");
-    for (int r = 0; r < reps; r++) {
-        int64_t cpu = 0;
-        int64_t wall = run_once(d, threads, &cpu, bad);
-        samples[r] = (double)wall / (double)reads_per_thread;
-        cpu_samples[r] = (double)cpu / (double)(reads_per_thread * threads);
-        rates[r] = (double)(reads_per_thread * threads) * 1e9 / (double)wall;
+    int64_t cpu = 0, wall;
+    if (sr->threads > 0) {
+        wall = run_once(d, threads, &cpu, bad);
+    } else {
+        int64_t cpu0 = ft_bench_cpu_ns();
+        int64_t start = ft_bench_now_ns();
+        for (int64_t p = 0; p < d->passes; p++) {
+            *bad += read_pass(d, d->verify);
+        }
+        wall = ft_bench_now_ns() - start;
+        cpu = ft_bench_cpu_ns() - cpu0;
     }
-    ft_bench_summary s = ft_bench_summarize(samples, reps);
-    ft_bench_summary cs = ft_bench_summarize(cpu_samples, reps);
-    ft_bench_summary rs = ft_bench_summarize(rates, reps);
-    uint64_t optimistic = ft_stats_get("read_optimistic") - optimistic0;
-    uint64_t fallback = ft_stats_get("read_fallback") - fallback0;
+    sr->optimistic += ft_stats_get("read_optimistic") - optimistic0;
+    sr->fallback += ft_stats_get("read_fallback") - fallback0;
+    sr->ns[r] = (double)wall / (double)reads_per_thread;
+    sr->cpu[r] = (double)cpu / (double)(reads_per_thread * threads);
+    sr->rate[r] = (double)(reads_per_thread * threads) * 1e9 / (double)wall;
+    sr->scaling[r] = base_rate > 0 ? sr->rate[r] / base_rate : 1.0;
+}
+
+static void
+report(shared_data *d, series *sr, int reps, ft_bench_results *results)
+{
+    ft_bench_summary s = ft_bench_summarize(sr->ns, reps);
+    ft_bench_summary cs = ft_bench_summarize(sr->cpu, reps);
+    ft_bench_summary rs = ft_bench_summarize(sr->rate, reps);
+    ft_bench_summary sc = ft_bench_summarize(sr->scaling, reps);
     char name[64];
-    snprintf(name, sizeof(name), "read_shared/threads:%d", threads);
+    if (sr->threads > 0) {
+        snprintf(name, sizeof(name), "read_shared/threads:%d", sr->threads);
+    } else {
+        snprintf(name, sizeof(name), "read_shared_owner/threads:1");
+    }
     ft_bench_result *e = ft_bench_add(results, name);
     e->real_time = s.median;
     e->cpu_time = cs.median;
     e->min = s.min;
     e->max = s.max;
-    e->iterations = reads_per_thread;
+    e->iterations = 2 * d->n * d->passes;
     e->repetitions = reps;
-    e->threads = threads;
+    e->threads = sr->threads > 0 ? sr->threads : 1;
     ft_bench_extra(e, "reads_per_sec", rs.median);
-    ft_bench_extra(e, "scaling", base_rate > 0 ? rs.median / base_rate : 1.0);
+    if (sr->threads > 0) {
+        ft_bench_extra(e, "scaling", sc.median);
+        ft_bench_extra(e, "scaling_min", sc.min);
+        ft_bench_extra(e, "scaling_max", sc.max);
+    }
+    uint64_t total = sr->optimistic + sr->fallback;
     ft_bench_extra(e, "fallback_pct",
-                   optimistic + fallback > 0 ? 100.0 * (double)fallback / (double)(optimistic + fallback)
-                                             : 100.0);
-    *rate_out = rs.median;
+                   total > 0 ? 100.0 * (double)sr->fallback / (double)total : 100.0);
+}
+
+// Repetitions outermost, the series interleaved inside each, so a slow
+// drift of the machine hits every series alike; scaling is the median over
+// repetitions of (T-thread rate / the same repetition's 1-thread rate).
+static void
+measure_all(shared_data *d, const config *cfg, const ft_bench_options *opts,
+            ft_bench_results *results, int64_t *bad)
+{
+    int reps = opts->reps < 64 ? opts->reps : 64;
+    int count = cfg->nthreads + 1;
+    series *all = calloc((size_t)count, sizeof(series));
+    if (all == NULL) {
+        fprintf(stderr, "bench_objects_read_shared: out of memory\n");
+        exit(1);
+    }
+    for (int i = 0; i < cfg->nthreads; i++) {
+        all[i].threads = cfg->threads[i];
+    }
+    all[cfg->nthreads].threads = 0;  // the owner's loop
+    *bad += read_pass(d, true);      // main's warm-up
+    for (int r = 0; r < reps; r++) {
+        double base_rate = 0;
+        for (int i = 0; i < count; i++) {
+            sample(d, &all[i], r, all[i].threads > 1 ? base_rate : 0, bad);
+            if (all[i].threads == 1) {
+                base_rate = all[i].rate[r];
+            }
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        report(d, &all[i], reps, results);
+    }
+    free(all);
 }
 
 int
@@ -247,22 +317,19 @@ main(int argc, char **argv)
     }
     ft_bench_results results = {0};
     int64_t bad = 0;
-    double base_rate = 0;
-    for (int i = 0; i < cfg.nthreads; i++) {
-        double rate = 0;
-        measure(&d, cfg.threads[i], &opts, cfg.threads[i] == 1 ? 0 : base_rate, &rate, &results,
-                &bad);
-        if (cfg.threads[i] == 1) {
-            base_rate = rate;
-        }
+    if (opts.pin) {
+        ft_bench_pin_self(0);
     }
+    measure_all(&d, &cfg, &opts, &results, &bad);
     ft_decref(d.list);
     ft_decref(d.dict);
     ft_gc_collect();
     bool ok = bad == 0 && ft_live_objects() == base;
     if (!ok) {
-        fprintf(stderr, "bench_objects_read_shared: verification failed: %lld bad reads, %lld objects left\n",
-                (long long)bad, (long long)(ft_live_objects() - base));
+        fprintf(
+            stderr,
+            "bench_objects_read_shared: verification failed: %lld bad reads, %lld objects left\n",
+            (long long)bad, (long long)(ft_live_objects() - base));
     }
     int rc = ok ? 0 : 1;
     if (opts.smoke) {
