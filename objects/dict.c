@@ -169,8 +169,8 @@ static ft_dict_keys *
 publish_keys(ft_dict_object *dict, ft_dict_keys *keys)
 {
     ft_dict_keys *old = load_keys(dict);
-    // pairs: acquire loads of keys in lookup_optimistic(); section readers
-    // are ordered by the lock
+    // Section readers are ordered by the lock.
+    // pairs: acquire loads of keys in lookup_optimistic()
     ft_atomic_store_release_ptr(&dict->keys, keys);
     return old;
 }

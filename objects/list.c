@@ -116,8 +116,8 @@ publish_array(ft_list_object *list, ft_list_array *array)
 {
     // relaxed: guarded by the list's section
     ft_list_array *old = ft_atomic_load_relaxed_ptr(&list->items);
-    // pairs: acquire loads of items in get_optimistic(); section readers are
-    // ordered by the lock
+    // Section readers are ordered by the lock.
+    // pairs: acquire loads of items in get_optimistic()
     ft_atomic_store_release_ptr(&list->items, array);
     return old;
 }
@@ -125,8 +125,8 @@ publish_array(ft_list_object *list, ft_list_array *array)
 static void
 store_slot(ft_list_array *array, int64_t i, ft_object *item)
 {
-    // pairs: acquire loads of slot[i] in get_optimistic(); section readers
-    // are ordered by the lock
+    // Section readers are ordered by the lock.
+    // pairs: acquire loads of slot[i] in get_optimistic()
     ft_atomic_store_release_ptr(&array->slot[i], item);
 }
 
@@ -142,8 +142,8 @@ store_item(ft_list_object *list, ft_list_array *array, int64_t i, ft_object *ite
 static void
 store_size(ft_list_object *list, int64_t size)
 {
-    // pairs: acquire loads of size in get_optimistic() and ft_list_len();
-    // section readers are ordered by the lock
+    // Section readers are ordered by the lock.
+    // pairs: acquire loads of size in get_optimistic() and ft_list_len()
     ft_atomic_store_release_i64(&list->size, size);
 }
 

@@ -143,8 +143,8 @@ ft_obj_mark_shared(ft_object *obj)
     if (ft_atomic_load_relaxed_u8(&obj->ob_gc_bits) & FT_GC_BIT_SHARED) {
         return;
     }
-    // pairs: acquire loads in ft_ref_merge_zero_local(), ft_is_unique() and
-    // ft_obj_is_shared() (ft_object_free())
+    // Readers: ft_ref_merge_zero_local(), ft_is_unique(), ft_obj_is_shared().
+    // pairs: acquire loads of ob_gc_bits in those readers
     ft_atomic_or_release_u8(&obj->ob_gc_bits, FT_GC_BIT_SHARED);
 }
 

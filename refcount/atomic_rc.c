@@ -64,8 +64,8 @@ ft_is_unique(ft_object *obj)
     if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
         return 0;
     }
-    // pairs: acq_rel fetch_sub in ft_decref() (a holder's last access
-    // happens-before whatever the caller does with its answer)
+    // A holder's last access happens-before whatever the caller does next.
+    // pairs: acq_rel fetch_sub in ft_decref()
     if (ft_atomic_load_acquire_intptr(&obj->ob_ref_shared) != 1) {
         return 0;
     }

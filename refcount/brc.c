@@ -139,8 +139,8 @@ merge_explicit(ft_object *obj, intptr_t extra, bool keep_alive)
         }
 #endif
         merged = ft_ref_shared_make(keep_alive && count == 0 ? 1 : count, FT_REF_MERGED);
-        // pairs: acq_rel CAS in ft_ref_decref_shared() / ft_ref_try_incref(),
-        // acquire load in ft_ref_merge_zero_local()
+        // Also: the acquire load in ft_ref_merge_zero_local().
+        // pairs: acq_rel CAS in ft_ref_decref_shared() / ft_ref_try_incref()
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, merged));
     return count;
 }
@@ -308,8 +308,8 @@ ft_ref_decref_shared(ft_object *obj)
         // donate our reference to its queue instead (B3, B4).
         queue = ft_ref_shared_state(shared) < FT_REF_QUEUED && ft_ref_shared_count(shared) == 0;
         next = queue ? ft_ref_shared_make(0, FT_REF_QUEUED) : shared - FT_REF_SHARED_ONE;
-        // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local() and
-        // the other foreign decrefs (the last one deallocates: B7)
+        // Also the other foreign decrefs (the last one deallocates: B7).
+        // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local()
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
     if (queue) {
         brc_queue(obj);
@@ -364,8 +364,8 @@ ft_is_unique(ft_object *obj)
     if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) != 1) {
         return 0;
     }
-    // pairs: acq_rel CAS in ft_ref_decref_shared() (a foreign holder's last
-    // access happens-before whatever the caller does with its answer)
+    // A foreign holder's last access happens-before what the caller does next.
+    // pairs: acq_rel CAS in ft_ref_decref_shared()
     if (ft_atomic_load_acquire_intptr(&obj->ob_ref_shared) != 0) {
         return 0;
     }
