@@ -95,6 +95,8 @@ FT_TEST(world_stops_everyone)
     }
     FT_EXPECT_EQ(moved, 0, "an attached thread made progress while the world was stopped");
     FT_EXPECT(total > 0, "workers never ran");
+    printf("ops=%llu worker steps; rounds=%lld pauses=%llu\n", (unsigned long long)total,
+           (long long)rounds, (unsigned long long)ft_stats_get("world_pauses"));
     printf("rounds=%lld worker steps=%llu pauses=%llu\n", (long long)rounds,
            (unsigned long long)total, (unsigned long long)ft_stats_get("world_pauses"));
 }
