@@ -2,6 +2,8 @@
 // and verify checksums of the data they still hold, while the main thread
 // collects in a loop. Every object freed exactly once (live count back to
 // baseline) and nothing reachable collected (checksums stay right).
+#include <sched.h>
+
 #include "harness.h"
 
 #define MUTATORS 4
@@ -15,6 +17,7 @@ typedef struct mutator {
 } mutator;
 
 static _Atomic(int) mutators_done;
+static _Atomic(int64_t) collections_done;   // atomic: main (release) / mutators (acquire)
 
 // A graph: a list of n ints (values from rng) with a dict pointing back to
 // the list and the list holding the dict (a cycle); returns the list and the
@@ -76,7 +79,20 @@ mutate(void *arg)
     uint64_t rng = m->seed;
     ft_object *kept[KEEP] = {0};
     int64_t sums[KEEP] = {0};
+    int64_t seen = 0;
     for (int64_t r = 0; r < m->rounds; r++) {
+        if (r % 100 == 99) {
+            // Every 100 rounds, wait (detached) for a collection to finish:
+            // collections surely overlap the mutations, and the garbage made
+            // between two of them stays bounded.
+            FT_BEGIN_ALLOW_THREADS
+            // pairs: release store in gc_storm()
+            while (atomic_load_explicit(&collections_done, memory_order_acquire) <= seen) {
+                sched_yield();
+            }
+            FT_END_ALLOW_THREADS
+            seen = atomic_load_explicit(&collections_done, memory_order_acquire);   // pairs: as above
+        }
         int slot = (int)(ft_test_rand(&rng) % KEEP);
         if (kept[slot] != NULL) {
             if (checksum(kept[slot]) != sums[slot]) {
@@ -107,6 +123,7 @@ FT_TEST(gc_storm)
     ft_gc_collect();
     int64_t baseline = ft_live_objects();
     atomic_store(&mutators_done, 0);
+    atomic_store(&collections_done, 0);
     mutator m[MUTATORS];
     ft_thread *threads[MUTATORS];
     for (int i = 0; i < MUTATORS; i++) {
@@ -121,8 +138,11 @@ FT_TEST(gc_storm)
         FT_EXPECT(n >= 0, "collect failed: %s", ft_err_message());
         freed += n;
         collections++;
+        // pairs: acquire loads in mutate()
+        atomic_store_explicit(&collections_done, collections, memory_order_release);
+        ft_safepoint();   // with a global lock, lets the mutators run
         FT_BEGIN_ALLOW_THREADS
-        usleep(200);
+        sched_yield();
         FT_END_ALLOW_THREADS
     }
     for (int i = 0; i < MUTATORS; i++) {
@@ -134,4 +154,5 @@ FT_TEST(gc_storm)
     FT_EXPECT_EQ(ft_live_objects(), baseline, "live objects back to baseline");
     printf("ops=%lld graphs built; collections=%lld freed=%lld\n",
            (long long)(MUTATORS * ft_test_scale(4000)), (long long)collections, (long long)freed);
+    FT_EXPECT(collections >= ft_test_scale(4000) / 100, "collections did not overlap mutation");
 }
