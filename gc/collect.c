@@ -84,6 +84,9 @@ for_each_tracked(each_fn fn, void *arg)
 {
     unsigned high = ft_gc_slots_in_use();
     for (unsigned slot = 0; slot < high; slot++) {
+        if (!ft_gc_slot_is_walkable(slot)) {
+            continue;
+        }
         ft_gc_head *sentinel = &ft_gc_slots[slot].sentinel;
         for (ft_gc_head *h = (ft_gc_head *)sentinel->next; h != sentinel;
              h = (ft_gc_head *)h->next) {
@@ -152,6 +155,9 @@ restore_and_collect(sweep_state *sweep)
 {
     unsigned high = ft_gc_slots_in_use();
     for (unsigned slot = 0; slot < high; slot++) {
+        if (!ft_gc_slot_is_walkable(slot)) {
+            continue;
+        }
         ft_gc_head *sentinel = &ft_gc_slots[slot].sentinel;
         ft_gc_head *prev = sentinel;
         for (ft_gc_head *h = (ft_gc_head *)sentinel->next; h != sentinel;

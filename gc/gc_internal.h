@@ -6,6 +6,7 @@
 #  error "gc_internal.h is private to the ftrt runtime"
 #endif
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "refcount/refcount.h"
@@ -64,6 +65,7 @@ void ft_gc_lists_fix_in_pause(void);
 void ft_gc_lists_reset(void);   // at ft_init
 int64_t ft_gc_tracked_in_pause(void);
 unsigned ft_gc_slots_in_use(void);   // slots [0, n) may hold objects
+bool ft_gc_slot_is_walkable(unsigned slot);   // world stopped: ACTIVE (acquire)
 // Called every 64 tracks/untracks by a thread with its accumulated delta.
 void ft_gc_note_allocations(int64_t delta);
 

@@ -162,8 +162,11 @@ ft_gc_thread_register(ft_thread *thread)
                 lock_slot(i);
                 list_init(&ft_gc_slots[i].sentinel);
                 ft_gc_slots[i].count = 0;
-                // relaxed: see the field's rule
-                ft_atomic_store_relaxed_u8(&ft_gc_slots[i].state, FT_GC_SLOT_ACTIVE);
+                // A registering thread is not in the registry, so a pause
+                // does not stop it: a collector walking slots skips FREE ones
+                // and sees this initialized sentinel once it sees ACTIVE.
+                // pairs: acquire load in ft_gc_slot_is_walkable()
+                ft_atomic_store_release_u8(&ft_gc_slots[i].state, FT_GC_SLOT_ACTIVE);
                 unlock_slot(i);
                 thread->gc_slot = i;
                 if (i + 1 > ft_atomic_load_relaxed_u32(&slots_high)) {
@@ -233,12 +236,25 @@ ft_gc_lists_fix_in_pause(void)
     ft_mutex_unlock_internal(&slot_alloc_lock, FT_RANK_GC_SLOTS);
 }
 
+// World stopped: slots that can hold objects. Only ACTIVE ones can (a
+// FORWARDED slot was spliced empty, a FREE one may be being initialized by
+// a thread registering right now).
+bool
+ft_gc_slot_is_walkable(unsigned slot)
+{
+    // pairs: release store of ACTIVE in ft_gc_thread_register()
+    return ft_atomic_load_acquire_u8(&ft_gc_slots[slot].state) == FT_GC_SLOT_ACTIVE;
+}
+
 int64_t
 ft_gc_tracked_in_pause(void)
 {
     int64_t n = 0;
     unsigned high = ft_gc_slots_in_use();
     for (unsigned i = 0; i < high; i++) {
+        if (!ft_gc_slot_is_walkable(i)) {
+            continue;
+        }
         n += ft_gc_slots[i].count;
     }
     return n;
