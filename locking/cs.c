@@ -99,7 +99,6 @@ void
 ft_cs_begin_mutex(ft_cs *cs, ft_mutex *mutex)
 {
     check_caller();
-    FT_STAT_INC(cs_begin);
     if (top_holds(mutex, NULL)) {
         own_nothing(cs);
         return;
@@ -152,7 +151,6 @@ ft_cs_begin2(ft_cs *cs, struct ft_object *a, struct ft_object *b)
         return;
     }
     check_caller();
-    FT_STAT_INC(cs_begin);
     if ((uintptr_t)m1 > (uintptr_t)m2) {  // one global order: lower address first
         ft_mutex *tmp = m1;
         m1 = m2;

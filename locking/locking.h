@@ -53,11 +53,6 @@ ft_mutex_lock(ft_mutex *mutex)
     if (!ft_atomic_cas_acquire_u8(&mutex->bits, &expected, FT_MUTEX_LOCKED)) {
         ft_mutex_lock_slow(mutex);
     }
-#if FT_STATS
-    else {
-        FT_STAT_INC(mutex_fast);
-    }
-#endif
 }
 
 // Unlocking a mutex that is not locked is fatal in every build.
@@ -127,7 +122,6 @@ ft_cs_begin_fast(ft_cs *cs, ft_mutex *mutex)
     uint8_t expected = FT_MUTEX_UNLOCKED;
     // pairs: release in ft_mutex_unlock() / ft_mutex_unlock_slow()
     if (FT_LIKELY(ft_atomic_cas_acquire_u8(&mutex->bits, &expected, FT_MUTEX_LOCKED))) {
-        FT_STAT_INC(cs_begin);
         cs->m1 = mutex;
         cs->m2 = NULL;
         cs->prev = ft_tls.cs_top;

@@ -48,7 +48,7 @@ ft_object_alloc(const ft_type *type, size_t nitems)
     }
     ft_object *obj = (ft_object *)(raw + prefix);
     ft_ref_init_new(obj, type);
-    FT_STAT_INC(objects_allocated);
+    FT_COUNT_INC(objects_allocated);
     return obj;
 }
 
@@ -62,7 +62,7 @@ void
 ft_object_free(ft_object *obj)
 {
     char *raw = (char *)obj - prefix_size(obj->ob_type);
-    FT_STAT_INC(objects_freed);
+    FT_COUNT_INC(objects_freed);
 #if FT_OPTIMISTIC_READS
     if (ft_obj_is_shared(obj)) {
         ft_qsbr_defer(raw, ft_mem_usable_size(raw), ft_mem_free);
