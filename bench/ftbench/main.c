@@ -140,6 +140,7 @@ typedef struct record {
     double cpu_ms[MAX_REPS];
     ftb_extras extras;       // from the last repetition
     uint64_t stats[NSTATS];  // summed over the timed repetitions
+    long peak_rss_kb;        // the process's (or its children's) peak so far
 } record;
 
 static _Noreturn void
@@ -304,6 +305,16 @@ cpu_ms(int who)
     getrusage(who, &ru);
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+// Peak resident set in KiB of `who` (RUSAGE_SELF, or RUSAGE_CHILDREN: the
+// largest child reaped so far). A high-water mark over the process's life,
+// so a benchmark's figure includes everything that ran before it.
+static long
+peak_rss_kb(int who)
+{
+    struct rusage ru;
+    return getrusage(who, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 // The CPUs this process may run on, in order (cgroups and taskset respected).
@@ -806,6 +817,7 @@ run_benchmark(const options *o, const ftb_workload *w, int threads, int64_t n, r
             fprintf(stderr, " verified\n");
         }
     }
+    rec->peak_rss_kb = peak_rss_kb(o->processes ? RUSAGE_CHILDREN : RUSAGE_SELF);
 }
 
 // ------------------------------------------------------------ table
@@ -958,7 +970,11 @@ json_context(FILE *f, const options *o, const run_context *ctx)
             mode_name(o), o->smoke ? "true" : "false", o->reps);
     fprintf(f, "    \"warmup\": %d,\n    \"seconds\": ", o->warmup);
     json_number(f, o->seconds);
-    fprintf(f, ",\n    \"pinned\": %s,\n    \"real_cycles\": %s,\n", o->pin ? "true" : "false",
+    fprintf(f, ",\n    \"peak_rss_kb\": %ld,\n", peak_rss_kb(RUSAGE_SELF));
+    if (o->processes) {
+        fprintf(f, "    \"children_peak_rss_kb\": %ld,\n", peak_rss_kb(RUSAGE_CHILDREN));
+    }
+    fprintf(f, "    \"pinned\": %s,\n    \"real_cycles\": %s,\n", o->pin ? "true" : "false",
             o->real_cycles ? "true" : "false");
     fprintf(f, "    \"stats_scope\": \"sum over the timed repetitions\"\n  },\n");
 }
@@ -1005,6 +1021,7 @@ json_record(FILE *f, const options *o, const record *r)
     json_number(f, med > 0 ? r->threads / (med / 1e3) : 0);
     fprintf(f, ",\n      \"items_per_second\": ");
     json_number(f, med > 0 ? (double)r->threads * (double)r->n / (med / 1e3) : 0);
+    fprintf(f, ",\n      \"peak_rss_kb\": %ld", r->peak_rss_kb);
     fprintf(f, ",\n      \"shared\": %s,\n      \"verified\": true,\n",
             r->w->shared ? "true" : "false");
     for (int i = 0; i < r->extras.count; i++) {
