@@ -176,6 +176,21 @@ ft_test_expect_death(void (*fn)(void *), void *arg, const char *expect)
     return died && said;
 }
 
+// Flags between a test and its workers: a release store and an acquire load.
+static inline void
+ft_test_store_flag(_Atomic(int) *flag, int value)
+{
+    // pairs: acquire load in ft_test_load_flag() / ft_test_wait_flag()
+    atomic_store_explicit(flag, value, memory_order_release);
+}
+
+static inline int
+ft_test_load_flag(_Atomic(int) *flag)
+{
+    // pairs: release store in ft_test_store_flag()
+    return atomic_load_explicit(flag, memory_order_acquire);
+}
+
 // Spins (detached) until *flag is non-zero or ~timeout_s passes; the limit
 // only turns a hang into a failure, it asserts nothing about speed.
 static inline bool

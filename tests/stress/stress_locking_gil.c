@@ -26,20 +26,6 @@ now_s(void)
     return ts.tv_sec;
 }
 
-static void
-store_flag(_Atomic(int) *flag, int value)
-{
-    // pairs: acquire load in ft_test_wait_flag() / load_flag()
-    atomic_store_explicit(flag, value, memory_order_release);
-}
-
-static int
-load_flag(_Atomic(int) *flag)
-{
-    // pairs: release store in store_flag()
-    return atomic_load_explicit(flag, memory_order_acquire);
-}
-
 // ------------------------------------------------------------ forced switching
 typedef struct spinner_shared {
     _Atomic(uint64_t) counter[2];  // atomic: each spinner bumps its own (relaxed)
@@ -71,10 +57,10 @@ spinner_worker(void *arg)
         if (seen != last) {
             last = seen;
             if (++s->seen_changes == sh->target) {
-                store_flag(&sh->done[s->index], 1);
+                ft_test_store_flag(&sh->done[s->index], 1);
             }
         }
-        if (load_flag(&sh->done[0]) && load_flag(&sh->done[1])) {
+        if (ft_test_load_flag(&sh->done[0]) && ft_test_load_flag(&sh->done[1])) {
             return;  // both saw progress: keep running until then
         }
         if ((i & 1023) == 0 && now_s() > give_up) {
@@ -131,8 +117,8 @@ detached_blocker(void *arg)
 {
     blocker *b = arg;
     FT_BEGIN_ALLOW_THREADS
-    store_flag(&b->blocked, 1);
-    for (int i = 0; i < WAIT_LIMIT_S * 1000 && !load_flag(&b->release); i++) {
+    ft_test_store_flag(&b->blocked, 1);
+    for (int i = 0; i < WAIT_LIMIT_S * 1000 && !ft_test_load_flag(&b->release); i++) {
         usleep(1000);
     }
     FT_END_ALLOW_THREADS
@@ -143,7 +129,7 @@ static void
 parked_blocker(void *arg)
 {
     blocker *b = arg;
-    store_flag(&b->blocked, 1);
+    ft_test_store_flag(&b->blocked, 1);
     ft_mutex_lock(b->mutex);
     ft_mutex_unlock(b->mutex);
 }
@@ -165,7 +151,7 @@ attached_runner(void *arg)
         }
         ft_safepoint();
     }
-    store_flag(&r->done, 1);
+    ft_test_store_flag(&r->done, 1);
 }
 
 // With `b` blocked, another attached thread must run to completion.
@@ -191,7 +177,7 @@ FT_TEST(gil_detached_thread_never_blocks_attached)
     ft_thread *t = ft_thread_start(detached_blocker, &b);
     FT_REQUIRE(t != NULL, "ft_thread_start: %s", ft_err_message());
     expect_runner_finishes(&b, "thread blocked in FT_BEGIN_ALLOW_THREADS");
-    store_flag(&b.release, 1);
+    ft_test_store_flag(&b.release, 1);
     ft_thread_join(t);
 }
 

@@ -21,20 +21,6 @@ expect_locked(ft_mutex *mutex, bool want, const char *what, int line)
 #define EXPECT_HELD(m, what) expect_locked((m), CS_LOCKS, (what), __LINE__)
 #define EXPECT_FREE(m, what) expect_locked((m), false, (what), __LINE__)
 
-static void
-store_flag(_Atomic(int) *flag, int value)
-{
-    // pairs: acquire load in ft_test_wait_flag() / load_flag()
-    atomic_store_explicit(flag, value, memory_order_release);
-}
-
-static int
-load_flag(_Atomic(int) *flag)
-{
-    // pairs: release store in store_flag()
-    return atomic_load_explicit(flag, memory_order_acquire);
-}
-
 // Attached polling, for a thread that must keep its sections while it
 // waits. Returns false after ~WAIT_LIMIT_S. The safepoint lets a global lock
 // (FT_ENABLE_GIL=1) switch to the thread we wait for.
@@ -131,12 +117,12 @@ nested_block_worker(void *arg)
     nested_block *s = arg;
     ft_cs co, ci;
     ft_cs_begin_mutex(&co, &s->outer);
-    store_flag(&s->in_outer, 1);
+    ft_test_store_flag(&s->in_outer, 1);
     ft_cs_begin_mutex(&ci, &s->inner);  // parks, detaches, releases outer
     ft_cs_end(&ci);                     // resumes outer
     s->outer_relocked = ft_mutex_is_locked(&s->outer);
     ft_cs_end(&co);
-    store_flag(&s->done, 1);
+    ft_test_store_flag(&s->done, 1);
 }
 
 FT_TEST(cs_blocked_nested_section_lets_others_into_outer)
@@ -175,11 +161,11 @@ object_block_worker(void *arg)
 {
     object_block *s = arg;
     FT_CS_BEGIN(s->x);
-    store_flag(&s->in_x, 1);
+    ft_test_store_flag(&s->in_x, 1);
     FT_CS_BEGIN(s->y);
     FT_CS_END();
     FT_CS_END();
-    store_flag(&s->done, 1);
+    ft_test_store_flag(&s->done, 1);
 }
 
 FT_TEST(cs_blocked_object_section_lets_others_in)
@@ -193,7 +179,7 @@ FT_TEST(cs_blocked_object_section_lets_others_in)
     FT_CS_BEGIN(s.y);
     t = ft_thread_start(object_block_worker, &s);
     FT_REQUIRE(t != NULL, "ft_thread_start: %s", ft_err_message());
-    for (int i = 0; i < WAIT_LIMIT_S * 20000 && !load_flag(&s.in_x); i++) {
+    for (int i = 0; i < WAIT_LIMIT_S * 20000 && !ft_test_load_flag(&s.in_x); i++) {
         usleep(50);  // attached on purpose: detaching would release y
     }
 #if !FT_GIL
@@ -205,7 +191,7 @@ FT_TEST(cs_blocked_object_section_lets_others_in)
     FT_CS_END();
     FT_CS_END();
     ft_thread_join(t);
-    FT_EXPECT_EQ(load_flag(&s.done), 1, "worker finished");
+    FT_EXPECT_EQ(ft_test_load_flag(&s.done), 1, "worker finished");
     FT_EXPECT_EQ(ft_list_len(s.x), 1, "append happened");
     ft_decref(s.x);
     ft_decref(s.y);
@@ -227,7 +213,7 @@ detach_probe_worker(void *arg)
     if (got) {
         ft_mutex_unlock(p->mutex);
     }
-    store_flag(&p->result, got ? 1 : 2);
+    ft_test_store_flag(&p->result, got ? 1 : 2);
 }
 
 // Polls without the runtime (we are detached).
@@ -235,7 +221,7 @@ static bool
 raw_wait_flag(_Atomic(int) *flag)
 {
     for (int i = 0; i < WAIT_LIMIT_S * 10000; i++) {
-        if (load_flag(flag)) {
+        if (ft_test_load_flag(flag)) {
             return true;
         }
         usleep(100);
@@ -254,11 +240,11 @@ FT_TEST(cs_detach_releases_and_attach_relocks)
     EXPECT_HELD(&m, "section before detaching");
     bool saw_result;
     FT_BEGIN_ALLOW_THREADS
-    store_flag(&p.go, 1);
+    ft_test_store_flag(&p.go, 1);
     saw_result = raw_wait_flag(&p.result);
     FT_END_ALLOW_THREADS
     FT_EXPECT(saw_result, "probe thread hung");
-    FT_EXPECT_EQ(load_flag(&p.result), 1, "a detached thread kept its section's lock");
+    FT_EXPECT_EQ(ft_test_load_flag(&p.result), 1, "a detached thread kept its section's lock");
     EXPECT_HELD(&m, "section re-locked on attach");
     ft_cs_end(&cs);
     EXPECT_FREE(&m, "after the section");

@@ -36,20 +36,6 @@ wait_until_parked(ft_mutex *mutex)
     return false;
 }
 
-static void
-store_flag(_Atomic(int) *flag, int value)
-{
-    // pairs: acquire load in ft_test_wait_flag() / the test's checks
-    atomic_store_explicit(flag, value, memory_order_release);
-}
-
-static int
-load_flag(_Atomic(int) *flag)
-{
-    // pairs: release store in store_flag()
-    return atomic_load_explicit(flag, memory_order_acquire);
-}
-
 // ------------------------------------------------------------ counter
 typedef struct counter_shared {
     ft_mutex mutex;
@@ -139,7 +125,7 @@ try_lock_worker(void *arg)
     if (locked) {
         ft_mutex_unlock(p->mutex);
     }
-    store_flag(&p->result, locked ? 1 : 2);
+    ft_test_store_flag(&p->result, locked ? 1 : 2);
 }
 
 static int
@@ -150,7 +136,7 @@ run_probe(void (*fn)(void *), probe *p)
         return -1;
     }
     ft_thread_join(t);
-    return load_flag(&p->result);
+    return ft_test_load_flag(&p->result);
 }
 
 FT_TEST(mutex_try_lock)
@@ -172,9 +158,9 @@ static void
 timed_lock_worker(void *arg)
 {
     probe *p = arg;
-    store_flag(&p->started, 1);
+    ft_test_store_flag(&p->started, 1);
     bool locked = ft_mutex_lock_timed(p->mutex, p->timeout_ns);
-    store_flag(&p->result, locked ? 1 : 2);
+    ft_test_store_flag(&p->result, locked ? 1 : 2);
     if (locked) {
         ft_test_wait_flag(&p->release, WAIT_LIMIT_S);
         ft_mutex_unlock(p->mutex);
@@ -197,8 +183,8 @@ FT_TEST(mutex_timed_lock)
     FT_EXPECT(wait_until_parked(&mutex), "the timed locker never parked");
     ft_mutex_unlock(&mutex);
     FT_EXPECT(ft_test_wait_flag(&freed.result, WAIT_LIMIT_S), "timed locker hung");
-    FT_EXPECT_EQ(load_flag(&freed.result), 1, "timed lock failed after the unlock");
-    store_flag(&freed.release, 1);
+    FT_EXPECT_EQ(ft_test_load_flag(&freed.result), 1, "timed lock failed after the unlock");
+    ft_test_store_flag(&freed.release, 1);
     ft_thread_join(t);
     FT_EXPECT_EQ(mutex_bits(&mutex), 0, "lock word after timeouts");
     ft_mutex_lock(&mutex);  // a stale PARKED bit, if any, must not hurt
@@ -212,7 +198,7 @@ lock_and_hold_worker(void *arg)
 {
     probe *p = arg;
     ft_mutex_lock(p->mutex);
-    store_flag(&p->result, 1);
+    ft_test_store_flag(&p->result, 1);
     ft_test_wait_flag(&p->release, WAIT_LIMIT_S);
     ft_mutex_unlock(p->mutex);
 }
@@ -238,7 +224,7 @@ handoff_attempt(void)
         ft_mutex_unlock(&mutex);
     }
     ft_test_wait_flag(&p.result, WAIT_LIMIT_S);
-    store_flag(&p.release, 1);
+    ft_test_store_flag(&p.release, 1);
     ft_thread_join(t);  // folds the waiter's counters into the totals
     bool handed = ft_stats_get("mutex_handoffs") > before;
     if (handed && (barged || !locked_after)) {
@@ -293,7 +279,7 @@ FT_TEST(mutex_parked_locker_lets_the_world_stop)
     FT_EXPECT(ft_gc_collect() >= 0, "collection failed: %s", ft_err_message());
     ft_mutex_unlock(&mutex);
     FT_EXPECT(ft_test_wait_flag(&p.result, WAIT_LIMIT_S), "locker hung after the pause");
-    store_flag(&p.release, 1);
+    ft_test_store_flag(&p.release, 1);
     ft_thread_join(t);
 }
 
