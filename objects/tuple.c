@@ -84,7 +84,9 @@ tuple_clear(ft_object *obj)
 static void
 tuple_dealloc(ft_object *obj)
 {
-    ft_gc_untrack(obj);  // G3: first
+    if (((ft_tuple_object *)obj)->gc_tracked) {
+        ft_gc_untrack(obj);  // G3: first
+    }
     ft_tuple_object *tuple = (ft_tuple_object *)obj;
     for (int64_t i = 0; i < tuple->size; i++) {
         ft_xdecref(ft_tuple_items(tuple)[i]);
@@ -155,6 +157,7 @@ ft_tuple_new(size_t n, ft_object *const *items)
     for (size_t i = 0; i < n; i++) {
         ft_tuple_items(tuple)[i] = ft_newref(items[i]);
     }
+    tuple->gc_tracked = has_gc_item;
     if (has_gc_item) {
         ft_gc_track(&tuple->ob_base);
     }
