@@ -23,13 +23,16 @@
 #include "ftrt.h"
 
 // What one thread's run() hands back; verify() checks it.
-// Cache-line aligned: run() updates its result every iteration, and results
-// of neighbouring threads in one line cost tuple_churn half its 2-thread
-// throughput to false sharing (scaling 1.05 -> see the commit).
+// Padded to a cache line: run() updates its result every iteration, and the
+// 16-byte results of neighbouring threads used to share a line. Padding, not
+// an alignment attribute: results live in calloc'ed arrays, whose elements
+// could not honour a 64-byte alignment (UBSan: misaligned store); 64 bytes
+// apart, the hot fields of two results never share a line.
 typedef struct ftb_result {
     int64_t value;  // a workload-defined checksum
     int64_t count;  // a workload-defined count (items, hits, ...)
-} __attribute__((aligned(64))) ftb_result;
+    char pad[64 - 2 * sizeof(int64_t)];
+} ftb_result;
 
 // The state every run() receives as `shared`: the size of the unit, and the
 // workload's own shared objects (setup() fills data; NULL when unshared).
