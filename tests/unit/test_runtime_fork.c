@@ -16,11 +16,14 @@ __tsan_default_options(void)
 #endif
 
 static _Atomic(int) stop_spinners;
+static _Atomic(int) spinners_running;
 
 static void
 spinner(void *arg)
 {
     (void)arg;
+    // pairs: acquire loads in fork_child_is_usable()
+    atomic_fetch_add_explicit(&spinners_running, 1, memory_order_release);
     while (!atomic_load_explicit(&stop_spinners, memory_order_acquire)) {   // pairs: release store in the test
         ft_safepoint();
         FT_BEGIN_ALLOW_THREADS
@@ -79,10 +82,22 @@ child_main(void)
 FT_TEST(fork_child_is_usable)
 {
     atomic_store(&stop_spinners, 0);
+    atomic_store(&spinners_running, 0);
     ft_thread *spinners[3];
     for (int i = 0; i < 3; i++) {
         spinners[i] = ft_thread_start(spinner, NULL);
         FT_REQUIRE(spinners[i] != NULL, "start");
+    }
+    // Fork only once every spinner runs its loop, which allocates nothing: a
+    // thread still starting up allocates (glibc's TLS, the sanitizer's
+    // thread state), and an allocator lock held at fork time stays locked in
+    // the child forever (seen under ASan, whose allocator has no fork
+    // handlers in gcc 12's libasan: the child's first calloc hung).
+    // pairs: release fetch_add in spinner()
+    while (atomic_load_explicit(&spinners_running, memory_order_acquire) < 3) {
+        FT_BEGIN_ALLOW_THREADS
+        usleep(100);
+        FT_END_ALLOW_THREADS
     }
     fflush(stdout);
     pid_t pid = fork();
