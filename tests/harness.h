@@ -136,6 +136,19 @@ ft_test_scale(int64_t n)
 #endif
 }
 
+// ft_init() with the runtime's schedule-fuzzing yield points armed from the
+// test seed (FT_FUZZ_SCHED is read once, at ft_init; debug builds only).
+static inline int
+ft_test_init_fuzz_sched(void)
+{
+    char seed[32];
+    snprintf(seed, sizeof(seed), "%" PRIu64, ft_test_seed());
+    setenv("FT_FUZZ_SCHED", seed, 1);
+    int rc = ft_init();
+    unsetenv("FT_FUZZ_SCHED");
+    return rc;
+}
+
 // Forks; the child runs fn(arg), which must abort with `expect` on stderr.
 static inline bool
 ft_test_expect_death(void (*fn)(void *), void *arg, const char *expect)

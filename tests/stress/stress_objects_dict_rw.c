@@ -400,11 +400,7 @@ FT_TEST(dict_rw)
 // loads, and at the writers' entry stores.
 FT_TEST_RAW(dict_rw_fuzz_sched)
 {
-    char seed[32];
-    snprintf(seed, sizeof(seed), "%" PRIu64, ft_test_seed());
-    setenv("FT_FUZZ_SCHED", seed, 1);
-    int rc = ft_init();
-    unsetenv("FT_FUZZ_SCHED");
+    int rc = ft_test_init_fuzz_sched();
     FT_REQUIRE(rc == 0, "ft_init: %s", ft_err_message());
     run_dict_rw(ft_test_scale(10000));
     ft_fini();

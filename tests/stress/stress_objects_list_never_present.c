@@ -387,11 +387,7 @@ FT_TEST(list_never_present)
 // and re-check loads, and the writers' between allocation and store.
 FT_TEST_RAW(list_never_present_fuzz_sched)
 {
-    char seed[32];
-    snprintf(seed, sizeof(seed), "%" PRIu64, ft_test_seed());
-    setenv("FT_FUZZ_SCHED", seed, 1);
-    int rc = ft_init();
-    unsetenv("FT_FUZZ_SCHED");
+    int rc = ft_test_init_fuzz_sched();
     FT_REQUIRE(rc == 0, "ft_init: %s", ft_err_message());
     run_never_present(ft_test_scale(8000));
     ft_fini();
