@@ -8,6 +8,11 @@
 //   foreign/threads:1             an object another thread owns
 //   foreign/threads:2             each thread its own foreign object (no sharing)
 //   foreign_contended/threads:2   both threads hammer one foreign object
+//   foreign_sharded/..., foreign_contended_sharded/threads:2
+//                                 the same after promotion to per-thread
+//                                 counts (FT_SHARDED_RC; otherwise equal to
+//                                 the biased cases). Biased cases run with
+//                                 promotion off (threshold 0).
 //   immortal/threads:1, :2        ft_none(): no write at all in FT builds
 //   emulated_plain, emulated_atomic   the same loop on a bare C counter, plain
 //                 and lock-prefixed: this machine's baseline, in this process
@@ -199,6 +204,7 @@ typedef struct bench_case {
     pair_kind kind;
     int threads;
     bool own, immortal, contended;
+    bool sharded;            // promote the foreign object(s) before measuring
     int64_t pairs_divisor;   // slow cases run fewer pairs
 } bench_case;
 
@@ -236,12 +242,29 @@ measure(ft_bench_results *results, const bench_case *c, const ft_bench_options *
             }
         }
     }
+    // Biased cases pin the object unsharded (threshold 0); sharded cases
+    // promote it first with a short warm-up and a pause (refcount/shard.c).
+    ft_ref_shard_set_threshold(c->sharded ? 1 : 0);
+    if (c->sharded) {
+        run_state warm = r;
+        warm.pairs = 64;
+        double ignored;
+        run_once(&warm, c->threads, &ignored);
+        ft_ref_shard_sync(0);
+        for (int i = 0; i < c->threads; i++) {
+            if (made[i] != NULL && !ft_ref_is_sharded(made[i]) && FT_SHARDED_RC) {
+                fprintf(stderr, "%s: object %d was not promoted\n", c->name, i);
+                all_exact = false;
+            }
+        }
+    }
     int reps = opts->smoke ? 1 : opts->reps;
     double samples[64], cpu_samples[64];
     reps = reps > 64 ? 64 : reps;
     for (int rep = 0; rep < reps; rep++) {
         samples[rep] = run_once(&r, c->threads, &cpu_samples[rep]);
     }
+    ft_ref_shard_sync(0);   // sharded counts are exact in the header after a pause
     verify_objects(made, 2);
     for (int i = 0; i < 2; i++) {
         if (made[i] != NULL) {
@@ -292,6 +315,12 @@ main(int argc, char **argv)
         {"refcount_pairs/foreign/threads:2", PAIR_FT, 2, .pairs_divisor = 4},
         {"refcount_pairs/foreign_contended/threads:2", PAIR_FT, 2, .contended = true,
          .pairs_divisor = 40},
+        {"refcount_pairs/foreign_sharded/threads:1", PAIR_FT, 1, .sharded = true,
+         .pairs_divisor = 1},
+        {"refcount_pairs/foreign_sharded/threads:2", PAIR_FT, 2, .sharded = true,
+         .pairs_divisor = 1},
+        {"refcount_pairs/foreign_contended_sharded/threads:2", PAIR_FT, 2, .contended = true,
+         .sharded = true, .pairs_divisor = 1},
         {"refcount_pairs/immortal/threads:1", PAIR_FT, 1, .immortal = true, .pairs_divisor = 1},
         {"refcount_pairs/immortal/threads:2", PAIR_FT, 2, .immortal = true, .pairs_divisor = 1},
         {"refcount_pairs/emulated_plain/threads:1", PAIR_PLAIN, 1, .pairs_divisor = 1},

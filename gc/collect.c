@@ -193,8 +193,12 @@ collect_locked(void)
     sweep_state sweep = {{0}, false};
     int64_t examined = 0;
 
+    ft_object_stack shard_drops = {0};
+
     ft_world_stop();
     ft_brc_merge_all_in_pause(&later);
+    // Sharded counts fold into their headers before anything counts (G1).
+    ft_shard_in_pause(&shard_drops, true, false);
     ft_qsbr_collect_in_pause();
     ft_gc_lists_fix_in_pause();
     for_each_tracked(step1_init_refs, &examined);
@@ -213,6 +217,10 @@ collect_locked(void)
         ft_decref(obj);
     }
     ft_object_stack_fini(&later);
+    while ((obj = ft_object_stack_pop(&shard_drops)) != NULL) {
+        ft_decref(obj);
+    }
+    ft_object_stack_fini(&shard_drops);
     int64_t n = sweep.failed ? 0 : (int64_t)sweep.garbage.size;
     // Break the cycles, then drop the collector's references.
     ft_object_stack drop = {0};
@@ -262,6 +270,9 @@ ft_gc_collect(void)
     ft_mutex_lock(&gc.collect_mutex);   // detached while another collection runs
     int64_t n = collect_locked();
     ft_mutex_unlock(&gc.collect_mutex);
+    // Garbage with sharded members dies at the next shard pause: run it now,
+    // so that ft_live_objects() is exact after a collection.
+    ft_shard_settle();
     return n;
 }
 

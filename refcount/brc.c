@@ -296,24 +296,51 @@ ft_ref_decref_shared(ft_object *obj)
     intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
     intptr_t next;
     bool queue;
+    bool donate = false;
+#if FT_SHARDED_RC
+    intptr_t threshold = ft_shard_threshold_now();
+#endif
     FT_YIELD_POINT();
     do {
+        intptr_t state = ft_ref_shared_state(shared);
+        intptr_t count = ft_ref_shared_count(shared);
 #if FT_DEBUG
-        if (FT_UNLIKELY(ft_ref_shared_state(shared) == FT_REF_MERGED &&
-                        ft_ref_shared_count(shared) <= 0)) {
+        if (FT_UNLIKELY(state == FT_REF_MERGED && count <= 0)) {
             ft_ref_fatal(obj, "reference count underflow");
         }
 #endif
         // Count 0 and not yet queued: going negative needs the owner, so
         // donate our reference to its queue instead (B3, B4).
-        queue = ft_ref_shared_state(shared) < FT_REF_QUEUED && ft_ref_shared_count(shared) == 0;
+        queue = state < FT_REF_QUEUED && count == 0;
         next = queue ? ft_ref_shared_make(0, FT_REF_QUEUED) : shared - FT_REF_SHARED_ONE;
+#if FT_SHARDED_RC
+        // Count this foreign decref in the hot bits (same CAS, no extra
+        // atomic). The one that reaches the threshold keeps its reference
+        // for the candidate list instead of dropping it -- unless it may be
+        // the last one (MERGED|1), which no promotion could help.
+        donate = false;
+        intptr_t hot = ft_ref_shared_hot(shared);
+        if (!queue && hot < threshold) {
+            next += FT_REF_HOT_ONE;
+            if (hot + 1 == threshold && !(state == FT_REF_MERGED && count <= 1)) {
+                next = shared + FT_REF_HOT_ONE;
+                donate = true;
+            }
+        }
+#endif
         // Also the other foreign decrefs (the last one deallocates: B7).
         // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local()
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
     if (queue) {
         brc_queue(obj);
-    } else if (next == FT_REF_MERGED) {
+#if FT_SHARDED_RC
+    } else if (donate) {
+        ft_shard_candidate(obj);
+    } else if (threshold != 0 && ft_ref_shared_hot(next) >= threshold) {
+        ft_shard_note_pending();
+#endif
+    }
+    if (!queue && !donate && ft_ref_shared_is_dead(next)) {
         ft_ref_dealloc(obj);
     }
 }
@@ -329,8 +356,10 @@ ft_ref_try_incref(ft_object *obj)
     if (local == FT_REF_LOCAL_IMMORTAL) {
         return 1;
     }
-    // relaxed: equal to ours only if we own it
-    if (ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid) {
+    // relaxed: equal to ours only if we own it; the sharded bit only
+    // changes in a pause
+    uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+    if (tid == ft_tls.tid) {
         if (local == 0) {
             return 0;   // we freed it without a CAS: nobody may revive it
         }
@@ -339,10 +368,19 @@ ft_ref_try_incref(ft_object *obj)
         ft_atomic_store_relaxed_u32(&obj->ob_ref_local, local + 1);
         return 1;
     }
+#if FT_SHARDED_RC
+    if ((intptr_t)tid < 0) {
+        // Sharded objects are freed only after a pause found their true
+        // count 0 (shard.c), and a reader cannot span a pause: whatever it
+        // found in a container is not freed yet, so counting it is safe.
+        ft_incref(obj);
+        return 1;
+    }
+#endif
     // relaxed: validated by the CAS
     intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
     do {
-        if (shared == FT_REF_MERGED) {
+        if (ft_ref_shared_is_dead(shared)) {
             return 0;
         }
         // pairs: acq_rel CAS in ft_ref_merge_zero_local() / ft_ref_decref_shared()
@@ -500,6 +538,13 @@ ft_ref_merge_in_pause(ft_object *obj)
     if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
         return ft_ref_count_approx(obj);
     }
+#if FT_SHARDED_RC
+    // relaxed: the world is stopped. Sharded objects are ownerless already;
+    // their header is the true count once ft_shard_in_pause() has folded.
+    if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
+        return ft_ref_count_in_pause(obj);
+    }
+#endif
     return (int64_t)merge_explicit(obj, 0, false);
 }
 

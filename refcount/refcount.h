@@ -36,8 +36,9 @@ static_assert(offsetof(ft_object, ob_type) == 8, "ob_type offset");
 #else
 // Free-threaded build, 32 bytes.
 //
-// ob_ref_shared = count * 4 + state; the count may be negative (only while
-// QUEUED); states only rise:
+// ob_ref_shared = count * 4 + state (count * 64 + hot * 4 + state with
+// FT_SHARDED_RC); the count may be negative (only while QUEUED, or while
+// sharded); states only rise:
 //   state | name           | meaning
 //   0     | DEFAULT        | owner alive and counting in ob_ref_local
 //   1     | MAYBE_WEAKREF  | reserved (no weak references in v1)
@@ -49,6 +50,7 @@ static_assert(offsetof(ft_object, ob_type) == 8, "ob_type offset");
 //   bit  | name            | set by                        | cleared
 //   0x01 | SHARED          | fetch_or by a reference holder | never
 //   0x02 | CONTENTS_SHARED | first non-owner container op   | never
+//   0x04 | SHARD_SUSPECT   | sharded header count fell <= 0 | in a pause (shard.c)
 //   0x80 | DEAD            | deallocator (debug builds)     | never
 typedef struct ft_object {
     _Atomic(uintptr_t) ob_tid;       // atomic: creator; zeroed by mergers before MERGED shows (relaxed)
@@ -68,8 +70,21 @@ static_assert(offsetof(ft_object, ob_ref_shared) == 16, "ob_ref_shared offset");
 static_assert(offsetof(ft_object, ob_type) == 24, "ob_type offset");
 static_assert((-8 >> 2) == -2, "arithmetic right shift extracts negative counts");
 
-#define FT_REF_SHARED_SHIFT 2
-#define FT_REF_SHARED_ONE ((intptr_t)4)
+#if FT_SHARDED_RC
+// With sharded counting the word is count * 64 + hot * 4 + state: bits 2-5
+// count the foreign decrefs that found the object unsharded (refcount/shard.c
+// promotes it when they reach the threshold). Increments add 64 and leave the
+// low bits alone, so fetch_add still works; only CASes touch `hot`.
+#  define FT_REF_SHARED_SHIFT 6
+#  define FT_REF_SHARED_ONE ((intptr_t)64)
+#  define FT_REF_HOT_ONE ((intptr_t)4)
+#  define FT_REF_HOT_MASK ((intptr_t)60)
+#else
+#  define FT_REF_SHARED_SHIFT 2
+#  define FT_REF_SHARED_ONE ((intptr_t)4)
+#  define FT_REF_HOT_ONE ((intptr_t)0)
+#  define FT_REF_HOT_MASK ((intptr_t)0)
+#endif
 #define FT_REF_STATE_MASK ((intptr_t)3)
 #define FT_REF_DEFAULT ((intptr_t)0)
 #define FT_REF_MAYBE_WEAKREF ((intptr_t)1)
@@ -80,7 +95,18 @@ static_assert((-8 >> 2) == -2, "arithmetic right shift extracts negative counts"
 #define FT_OBJ_FLAG_SLOT_MASK ((uint16_t)0x0fff)
 #define FT_GC_BIT_SHARED ((uint8_t)0x01)
 #define FT_GC_BIT_CONTENTS_SHARED ((uint8_t)0x02)
+#define FT_GC_BIT_SHARD_SUSPECT ((uint8_t)0x04)
 #define FT_GC_BIT_DEAD ((uint8_t)0x80)
+
+// A sharded object (refcount/shard.c) has ob_tid = FT_TID_SHARDED | id: no
+// thread's id (serials from 1, or FT_TID_NONE) has bit 63 set with a 32-bit
+// id below it, so the owner test fails for every thread and the top bit
+// sends increments and decrements to the thread's own delta table. Each
+// table entry is (touches << 32) | delta: an incref adds both, a decref
+// subtracts one delta; the delta never goes below 0 (decrefs with no delta
+// of their own go to the header word).
+#define FT_TID_SHARDED ((uintptr_t)1 << 63)
+#define FT_SHARD_TOUCH_ONE ((uint64_t)1 << 32)
 
 #define FT_OBJECT_HEAD_INIT(type)                                              \
     {.ob_tid = 0, .ob_flags = FT_OBJ_FLAG_STATIC, .ob_mutex = {0},             \
@@ -93,6 +119,25 @@ FT_API void ft_ref_dealloc(ft_object *obj);              // runs tp_dealloc
 FT_API void ft_ref_merge_zero_local(ft_object *obj);     // owner, local hit 0
 FT_API void ft_ref_decref_shared(ft_object *obj);        // foreign decref
 FT_API _Noreturn void ft_ref_fatal(ft_object *obj, const char *what);
+// Sharded counting (refcount/shard.c; no-ops that return 0 in builds
+// without FT_SHARDED_RC). Slow paths of the inline fast paths below:
+FT_API void ft_ref_incref_sharded_slow(ft_object *obj);
+FT_API void ft_ref_decref_sharded_slow(ft_object *obj);
+// Whether obj counts per thread now (tests and research; racy but stable
+// between pauses, which are the only places promotion and demotion happen).
+FT_API int ft_ref_is_sharded(ft_object *obj);
+// Stops the world once: promotes the pending candidates, folds every
+// thread's deltas into the headers, frees the sharded objects whose true
+// count is 0 and, with FT_SHARD_SYNC_DEMOTE_ALL, demotes every sharded
+// object. Returns the number of objects freed, or -1 with the error set.
+#define FT_SHARD_SYNC_DEMOTE_ALL 1
+FT_API int64_t ft_ref_shard_sync(int flags);
+// Foreign decrefs an unsharded object takes before promotion, 1-15; 0 turns
+// promotion off. The default is 8, or FT_SHARD_THRESHOLD from the
+// environment at ft_init().
+FT_API void ft_ref_shard_set_threshold(int threshold);
+FT_API int ft_ref_shard_threshold(void);
+FT_API int64_t ft_ref_shard_live(void);   // objects sharded now
 // Immortalizes an object that is still private to the caller (I1).
 FT_API void ft_ref_make_immortal(ft_object *obj);
 FT_API int ft_is_unique(ft_object *obj);
@@ -206,11 +251,26 @@ ft_incref(ft_object *obj)
     if (local == FT_REF_LOCAL_IMMORTAL) {
         return;
     }
-    // relaxed: equal to ours only if we own it, which we wrote ourselves
-    if (FT_LIKELY(ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid)) {
+    // relaxed: equal to ours only if we own it, which we wrote ourselves;
+    // the sharded bit only changes in a pause
+    uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+    if (FT_LIKELY(tid == ft_tls.tid)) {
         FT_STAT_INC(rc_owner_incref);
         // relaxed: owner only (B1); landing on UINT32_MAX immortalizes
         ft_atomic_store_relaxed_u32(&obj->ob_ref_local, local + 1);
+#  if FT_SHARDED_RC
+    } else if ((intptr_t)tid < 0) {
+        uint32_t id = (uint32_t)tid;
+        if (FT_LIKELY(id < ft_tls.shard_cap)) {
+            uint64_t entry = ft_tls.shard_tab[id];
+            if (FT_LIKELY((uint32_t)entry != UINT32_MAX)) {
+                ft_tls.shard_tab[id] = entry + FT_SHARD_TOUCH_ONE + 1;   // owner only
+                FT_STAT_INC(rc_sharded_incref);   // after: its store would force a reload
+                return;
+            }
+        }
+        ft_ref_incref_sharded_slow(obj);
+#  endif
     } else {
         FT_STAT_INC(rc_shared_incref);
         // relaxed: the caller already holds a reference, nothing to order
@@ -254,8 +314,10 @@ ft_decref(ft_object *obj)
     if (local == FT_REF_LOCAL_IMMORTAL) {
         return;
     }
-    // relaxed: equal to ours only if we own it
-    if (FT_LIKELY(ft_atomic_load_relaxed_uintptr(&obj->ob_tid) == ft_tls.tid)) {
+    // relaxed: equal to ours only if we own it; the sharded bit only
+    // changes in a pause
+    uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+    if (FT_LIKELY(tid == ft_tls.tid)) {
         FT_STAT_INC(rc_owner_decref);
 #  if FT_DEBUG
         if (FT_UNLIKELY(local == 0)) {
@@ -267,6 +329,19 @@ ft_decref(ft_object *obj)
         if (local == 1) {
             ft_ref_merge_zero_local(obj);
         }
+#  if FT_SHARDED_RC
+    } else if ((intptr_t)tid < 0) {
+        uint32_t id = (uint32_t)tid;
+        if (FT_LIKELY(id < ft_tls.shard_cap)) {
+            uint64_t entry = ft_tls.shard_tab[id];
+            if (FT_LIKELY((uint32_t)entry != 0)) {
+                ft_tls.shard_tab[id] = entry - 1;   // owner only
+                FT_STAT_INC(rc_sharded_decref);   // after: its store would force a reload
+                return;
+            }
+        }
+        ft_ref_decref_sharded_slow(obj);
+#  endif
     } else {
         ft_ref_decref_shared(obj);
     }

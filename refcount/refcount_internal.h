@@ -7,6 +7,7 @@
 #  error "refcount_internal.h is private to the ftrt runtime"
 #endif
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "refcount/refcount.h"
@@ -41,6 +42,35 @@ ft_ref_shared_make(intptr_t count, intptr_t state)
 {
     return count * FT_REF_SHARED_ONE + state;
 }
+
+// The foreign-decref counter of an unsharded object (bits 2-5 with
+// FT_SHARDED_RC, always 0 without), in units of one decref.
+static inline intptr_t
+ft_ref_shared_hot(intptr_t shared)
+{
+#  if FT_SHARDED_RC
+    return (shared & FT_REF_HOT_MASK) / FT_REF_HOT_ONE;
+#  else
+    (void)shared;
+    return 0;
+#  endif
+}
+
+// MERGED with count 0: dead or dying, whatever the hot bits say.
+static inline bool
+ft_ref_shared_is_dead(intptr_t shared)
+{
+    return ft_ref_shared_state(shared) == FT_REF_MERGED && ft_ref_shared_count(shared) == 0;
+}
+#endif
+
+#if FT_SHARDED_RC
+// refcount/shard.c, called by brc.c: a foreign decref made the object a
+// candidate and donates its reference to the candidate list.
+void ft_shard_candidate(ft_object *obj);
+// A foreign decref found the object already pending promotion.
+void ft_shard_note_pending(void);
+int ft_shard_threshold_now(void);   // relaxed read of the threshold
 
 // Debug builds: aborts if the deallocator already marked `obj` DEAD. Best
 // effort: once the memory is reused the bit is gone (ASan is the reliable

@@ -30,6 +30,11 @@
 #else
 #  define READS_NAME "off"
 #endif
+#if FT_SHARDED_RC
+#  define SHARDED_NAME "on"
+#else
+#  define SHARDED_NAME "off"
+#endif
 #if FT_STATS
 #  define STATS_NAME "on"
 #else
@@ -38,7 +43,8 @@
 
 #define INFO                                                                   \
     "ftrt " FT_VERSION_STRING " build=" BUILD_NAME " refcount=" REFCOUNT_NAME  \
-    " optimistic_reads=" READS_NAME " stats=" STATS_NAME                       \
+    " optimistic_reads=" READS_NAME " sharded_rc=" SHARDED_NAME               \
+    " stats=" STATS_NAME                                                       \
     " sanitize=" SANITIZE_NAME " alloc=" ALLOC_NAME " cc=" FT_COMPILER_STRING  \
     " type=" FT_BUILD_TYPE_STRING
 

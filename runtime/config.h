@@ -16,6 +16,9 @@
 #if FT_GIL && FT_REFCOUNT_ATOMIC
 #  error "the GIL build counts plainly; FT_REFCOUNT_ATOMIC needs FT_GIL=0"
 #endif
+#if !defined(FT_SHARDED_RC) || (FT_SHARDED_RC && !FT_REFCOUNT_BIASED)
+#  error "FT_SHARDED_RC must be defined, and is 1 only with biased counting"
+#endif
 #if FT_GIL && FT_OPTIMISTIC_READS
 #  error "FT_OPTIMISTIC_READS is a free-threaded switch"
 #endif
@@ -30,7 +33,8 @@
 // with other switches gets RuntimeError instead of misread headers.
 #define FT_ABI_KEY                                                             \
     (0x46540000u | (FT_GIL << 0) | (FT_REFCOUNT_ATOMIC << 1) |                 \
-     (FT_OPTIMISTIC_READS << 2) | (FT_DEBUG << 3) | (FT_STATS << 4))
+     (FT_OPTIMISTIC_READS << 2) | (FT_DEBUG << 3) | (FT_STATS << 4) |       \
+     (FT_SHARDED_RC << 5))
 
 #define FT_NOINLINE __attribute__((noinline))
 #define FT_LIKELY(x) __builtin_expect(!!(x), 1)

@@ -46,6 +46,7 @@ child(void)
     ft_thread *self = ft_tls.thread;
     ft_parking_after_fork_child();
     ft_world_after_fork_child();
+    ft_shard_after_fork_child(self);   // reads the others' tables: before they are forgotten
     // Other threads' records stay allocated (their handles may be freed by
     // nobody now); only the registry forgets them.
     rt.threads = self;

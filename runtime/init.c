@@ -44,6 +44,7 @@ ft_init_checked(uint32_t abi_key)
     bool gil = FT_GIL_BUILD || (gil_env != NULL && strcmp(gil_env, "1") == 0);
     ft_gil_init(gil);
     ft_gc_init();
+    ft_shard_init();
     if (ft_thread_init_main() != 0) {
         ft_err_no_memory();
         return -1;
@@ -82,6 +83,7 @@ ft_fini(void)
                    others, unjoined);
         return;
     }
+    ft_shard_fini();
     ft_gc_fini();
     ft_objects_fini();
     // pairs: acquire loads in ft_thread_register() / ft_init_checked()

@@ -106,6 +106,8 @@ FT_API uint64_t ft_stats_get(const char *name);
     X(rc_owner_decref)                                                         \
     X(rc_shared_incref)                                                        \
     X(rc_shared_decref)                                                        \
+    X(rc_sharded_incref)                                                       \
+    X(rc_sharded_decref)                                                       \
     X(read_optimistic)                                                         \
     X(read_fallback)                                                           \
     X(objects_allocated)                                                       \
@@ -128,6 +130,7 @@ enum {
     FT_EB_BRC = 1u << 2,       // objects queued to us for merging
     FT_EB_QSBR = 1u << 3,      // report quiescence / process deferred frees
     FT_EB_GC = 1u << 4,        // an automatic collection is due
+    FT_EB_SHARD = 1u << 5,     // sharded-count candidates or suspects wait for a pause
 };
 
 typedef struct ft_tls_state {
@@ -136,6 +139,8 @@ typedef struct ft_tls_state {
     uint32_t attached;                 // owner only
     ft_thread *thread;                 // owner only
     uintptr_t cs_top;                  // owner only: ft_cs * | INACTIVE bit
+    uint64_t *shard_tab;               // owner only (a pause's requester while we are stopped)
+    uint32_t shard_cap;                // owner only: entries in shard_tab
     ft_hot_stats stats;                // atomic: owner writes / ft_stats_json reads
 } ft_tls_state;
 

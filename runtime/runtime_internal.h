@@ -68,6 +68,9 @@ struct ft_object;
 int ft_object_stack_push(ft_object_stack *stack, struct ft_object *obj);
 struct ft_object *ft_object_stack_pop(ft_object_stack *stack);   // NULL if empty
 void ft_object_stack_take_all(ft_object_stack *dst, ft_object_stack *src);
+// Calls fn on every item, top first, without changing the stack.
+void ft_object_stack_foreach(ft_object_stack *stack, void (*fn)(struct ft_object *, void *),
+                             void *arg);
 void ft_object_stack_fini(ft_object_stack *stack);
 
 // ------------------------------------------------------------ thread record
@@ -82,6 +85,8 @@ struct ft_thread {
     uintptr_t tid;                        // immutable after registration
     _Atomic(uint32_t) *eval_breaker;      // immutable after registration (into owner's TLS)
     ft_hot_stats *hot_stats;              // immutable after registration (into owner's TLS)
+    ft_tls_state *tls;                    // immutable after registration: the owner's TLS
+                                          // (shard tables, read by a pause's requester)
     // --- state word: DETACHED/ATTACHED/SUSPENDED (DESIGN.md §4.6)
     _Atomic(uint32_t) state;              // atomic: owner, pause requester, merger (CAS)
     _Atomic(uint32_t) park_word;          // atomic: unparker (release) / owner (acquire)
@@ -105,6 +110,8 @@ struct ft_thread {
     uint64_t qsbr_storage[12];            // owner only: the queue qsbr_queue points to
     // --- cycle collector (gc/)
     uint32_t gc_slot;                     // owner only (set at registration)
+    // --- sharded counting (refcount/shard.c)
+    uint8_t shard_closed;                 // owner only: deltas folded at exit, none after
     int64_t gc_alloc_delta;               // owner only
     // --- GIL (locking/gil.c)
     uint8_t gil_drop_requested;           // guarded by: gil.mu
@@ -132,6 +139,11 @@ struct ft_thread {
     X(gc_freed)                                                                \
     X(gc_examined)                                                             \
     X(gc_pause_ns)                                                             \
+    X(shard_promoted)                                                          \
+    X(shard_demoted)                                                           \
+    X(shard_freed)                                                             \
+    X(shard_pauses)                                                            \
+    X(shard_suspects)                                                          \
     X(gil_switches)                                                            \
     X(gil_forced_switches)
 enum {
@@ -208,6 +220,7 @@ typedef enum ft_lock_rank {
     FT_RANK_GC_SLOTS,     // slot allocation, above every GC list lock
     FT_RANK_GC_LIST,      // GC lists, among themselves by slot number
     FT_RANK_BRC_BUCKET,
+    FT_RANK_SHARD,        // sharded-count candidate and suspect lists
     FT_RANK_PARKING,
 } ft_lock_rank;
 void ft_mutex_lock_internal(ft_mutex *mutex, ft_lock_rank rank);
@@ -258,6 +271,19 @@ bool ft_brc_has_pending(ft_thread *thread);
 // reference and are pushed on `later`, to be decref'd after the restart.
 void ft_brc_merge_all_in_pause(ft_object_stack *later);
 void ft_brc_after_fork_child(ft_thread *survivor);
+// Sharded counting (refcount/shard.c; empty without FT_SHARDED_RC).
+void ft_shard_init(void);                  // ft_init: threshold from the environment
+void ft_shard_fini(void);                  // ft_fini, last thread: frees the registry
+void ft_shard_thread_exit(ft_thread *thread);   // attached: fold our deltas, drop the table
+void ft_shard_safepoint(void);             // FT_EB_SHARD: run a shard pause
+// World stopped: promote candidates, resolve suspects, and with `full` fold
+// every delta (demoting idle objects, or all with demote_all). Objects to
+// drop a reference to after the restart go on `later` (dead ones hold count
+// 1 as plain MERGED objects, so that decref frees them). Returns how many
+// sharded objects were found dead.
+int64_t ft_shard_in_pause(ft_object_stack *later, bool full, bool demote_all);
+void ft_shard_after_fork_child(ft_thread *survivor);
+int64_t ft_shard_settle(void);             // attached, no pause: short pauses until no work is left   // before the registry forgets the others
 // Objects subsystem: static singletons and caches, set up once per ft_init.
 int ft_objects_init(void);
 void ft_objects_fini(void);

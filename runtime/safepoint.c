@@ -35,6 +35,9 @@ ft_safepoint_slow(void)
     if (bits & FT_EB_QSBR) {
         ft_qsbr_safepoint();
     }
+    if (bits & FT_EB_SHARD) {
+        ft_shard_safepoint();
+    }
     if (bits & FT_EB_GC) {
         ft_gc_safepoint();
     }

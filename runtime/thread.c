@@ -79,6 +79,9 @@ register_thread(ft_thread *t)
     t->tid = ft_atomic_add_relaxed_u64(&rt.next_tid, 1);
     t->eval_breaker = &ft_tls.eval_breaker;
     t->hot_stats = &ft_tls.stats;
+    t->tls = &ft_tls;
+    ft_tls.shard_tab = NULL;
+    ft_tls.shard_cap = 0;
     memset(&ft_tls.stats, 0, sizeof(ft_tls.stats));
     // relaxed: nobody else knows this thread yet
     ft_atomic_store_relaxed_u32(&ft_tls.eval_breaker, 0);
@@ -136,6 +139,9 @@ unregister_thread(ft_thread *t)
     FT_FATAL_IF(!ft_cs_stack_is_empty(),
                 "thread %lu exits with a critical section still open",
                 (unsigned long)t->tid);
+    // Our deltas become header counts before anything else: from here on
+    // we count sharded objects in their headers (DESIGN: refcount/shard.c).
+    ft_shard_thread_exit(t);
     // From here on other threads may merge our objects as orphans, so we
     // drop our id at once: any later incref/decref here takes the shared
     // path instead of writing ob_ref_local under a merger (B1).

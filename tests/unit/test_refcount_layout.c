@@ -23,7 +23,12 @@ FT_TEST_RAW(header_size_and_offsets)
     FT_EXPECT_EQ(offsetof(ft_object, ob_ref_local), 12, "ob_ref_local offset");
     FT_EXPECT_EQ(offsetof(ft_object, ob_ref_shared), 16, "ob_ref_shared offset");
     FT_EXPECT_EQ(offsetof(ft_object, ob_type), 24, "ob_type offset");
+#if FT_SHARDED_RC
+    FT_EXPECT_EQ(FT_REF_SHARED_ONE, 64, "one shared reference is 64 (state and hot bits)");
+    FT_EXPECT_EQ(FT_REF_HOT_MASK, 60, "hot bits 2-5");
+#else
     FT_EXPECT_EQ(FT_REF_SHARED_ONE, 4, "one shared reference is 4 (two state bits)");
+#endif
     FT_EXPECT_EQ(FT_REF_MERGED & FT_REF_STATE_MASK, 3, "MERGED state");
 #else
     FT_EXPECT_EQ(sizeof(ft_object), 16, "GIL header size");

@@ -48,6 +48,7 @@ foreign_pairs(void *arg)
 
 FT_TEST(foreign_pairs_leave_the_header_as_it_was)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -91,6 +92,7 @@ drop_refs(void *arg)
 
 FT_TEST(foreign_decref_to_negative_queues_to_the_owner)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -102,13 +104,13 @@ FT_TEST(foreign_decref_to_negative_queues_to_the_owner)
     FT_REQUIRE(flag_wait_attached(&job.done), "worker never finished");
 #if FT_REFCOUNT_BIASED
     // count 0 -> QUEUED|0 (donated), then -1 while QUEUED (B4)
-    FT_EXPECT_EQ(shared_word(obj), -1 * 4 + 2, "QUEUED with count -1");
+    FT_EXPECT_EQ(shared_word(obj), -1 * FT_REF_SHARED_ONE + 2, "QUEUED with count -1");
     FT_EXPECT_EQ(local_count(obj), 3, "the owner's count is untouched until it merges");
     FT_EXPECT_EQ(ft_stats_get("brc_queued"), 1, "queued once (B3)");
     FT_EXPECT_EQ(ft_stats_get("brc_merged_owner"), 0, "not merged before a safepoint");
     ft_safepoint();   // FT_EB_BRC: the owner merges its queue
     FT_EXPECT_EQ(ft_stats_get("brc_merged_owner"), 1, "merged by the owner");
-    FT_EXPECT_EQ(shared_word(obj), 1 * 4 + 3, "MERGED with the true count 1");
+    FT_EXPECT_EQ(shared_word(obj), 1 * FT_REF_SHARED_ONE + 3, "MERGED with the true count 1");
     FT_EXPECT_EQ(local_count(obj), 0, "local folded (B2)");
     FT_EXPECT_EQ(owner_tid(obj), 0, "tid zeroed (B2, H2)");
 #endif
@@ -135,6 +137,7 @@ hold_then_drop(void *arg)
 
 FT_TEST(owner_local_zero_merges_and_the_last_foreign_decref_frees)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -144,7 +147,7 @@ FT_TEST(owner_local_zero_merges_and_the_last_foreign_decref_frees)
     FT_REQUIRE(flag_wait_attached(&job.done), "worker never took its reference");
     ft_decref(obj);   // local 1 -> 0 with a foreign reference alive
 #if FT_REFCOUNT_BIASED
-    FT_EXPECT_EQ(shared_word(obj), 1 * 4 + 3, "MERGED|1");
+    FT_EXPECT_EQ(shared_word(obj), 1 * FT_REF_SHARED_ONE + 3, "MERGED|1");
     FT_EXPECT_EQ(owner_tid(obj), 0, "tid zeroed before MERGED shows (B2)");
     FT_EXPECT_EQ(local_count(obj), 0, "local 0");
 #endif
@@ -184,6 +187,7 @@ drop_while_owner_detached(void *arg)
 
 FT_TEST(detached_owner_is_merged_on_its_behalf)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     behalf_job job = {.freed = &freed};
     for (int i = 0; i < 16; i++) {
@@ -231,6 +235,7 @@ create_and_exit(void *arg)
 
 FT_TEST(exited_owner_objects_merge_on_the_spot)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     orphan_job job = {.freed = &freed, .extra_refs = 1};
     ft_thread *t = ft_thread_start(create_and_exit, &job);
@@ -240,7 +245,7 @@ FT_TEST(exited_owner_objects_merge_on_the_spot)
     ft_decref(job.obj);   // count 0 -> QUEUED -> owner gone -> orphan merge
 #if FT_REFCOUNT_BIASED
     FT_EXPECT_EQ(ft_stats_get("brc_merged_orphan"), 1, "merged as an orphan");
-    FT_EXPECT_EQ(shared_word(job.obj), 1 * 4 + 3, "MERGED|1");
+    FT_EXPECT_EQ(shared_word(job.obj), 1 * FT_REF_SHARED_ONE + 3, "MERGED|1");
     FT_EXPECT_EQ(owner_tid(job.obj), 0, "tid zeroed");
 #endif
     FT_EXPECT_EQ(probe_freed(&freed), 0, "one reference left");
@@ -278,6 +283,7 @@ create_and_wait(void *arg)
 
 FT_TEST(queued_objects_are_merged_in_a_pause)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     pause_job job = {.freed = &freed};
     ft_thread *t = ft_thread_start(create_and_wait, &job);
@@ -300,6 +306,7 @@ FT_TEST(queued_objects_are_merged_in_a_pause)
 
 FT_TEST(queue_chunk_out_of_memory_stops_the_world)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     FT_SKIP_IF(ft_mem_fail_after(0) < 0, "fault injection is compiled out");
     _Atomic(int) freed = 0;
     pause_job job = {.freed = &freed};
@@ -328,6 +335,7 @@ FT_TEST(queue_chunk_out_of_memory_stops_the_world)
 // ------------------------------------------------------------ readers' try-incref
 FT_TEST(try_incref_refuses_only_the_dead)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -408,6 +416,7 @@ drop_while_owner_parks(void *arg)
 
 FT_TEST(parked_owner_backlog_is_merged_on_its_behalf)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     static backlog_job job;
     memset(&job, 0, sizeof(job));
     job.backlog = probe_new(&job.backlog_freed);

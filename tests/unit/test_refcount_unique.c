@@ -5,6 +5,7 @@
 
 FT_TEST(owner_incref_decref_counts_locally)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -30,6 +31,7 @@ FT_TEST(owner_incref_decref_counts_locally)
 
 FT_TEST(new_object_is_unique_until_shared)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -62,6 +64,7 @@ hold_reference(void *arg)
 
 FT_TEST(foreign_reference_is_not_unique)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -94,6 +97,7 @@ create_only(void *arg)
 
 FT_TEST(another_threads_object_is_not_unique)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     create_job job = {.freed = &freed};
     ft_thread *t = ft_thread_start(create_only, &job);
@@ -127,6 +131,7 @@ create_two_refs(void *arg)
 
 FT_TEST(merged_object_is_not_unique)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
     _Atomic(int) freed = 0;
     orphan_job job = {.freed = &freed};
     ft_thread *t = ft_thread_start(create_two_refs, &job);
@@ -146,6 +151,7 @@ FT_TEST(merged_object_is_not_unique)
 
 FT_TEST(shared_bit_is_not_unique)
 {
+    ft_ref_shard_set_threshold(0);   // biased counting\'s own states: no promotion
 #if FT_REFCOUNT_BIASED || FT_REFCOUNT_ATOMIC
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
