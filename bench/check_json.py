@@ -66,11 +66,13 @@ def check_stats(where, stats, problems):
     for key in STATS_KEYS:
         if key not in stats:
             problems.append(f"{where}: stats lacks {key!r}")
-    owner = stats.get("owner_fraction")
-    if owner is not None and not (is_number(owner) and 0 <= owner <= 1):
-        problems.append(f"{where}: owner_fraction {owner!r} not in [0, 1]")
+    fractions = ("owner_fraction", "sharded_fraction")
+    for key in fractions:
+        value = stats.get(key)
+        if value is not None and not (is_number(value) and 0 <= value <= 1):
+            problems.append(f"{where}: {key} {value!r} not in [0, 1]")
     for key, value in stats.items():
-        if key != "owner_fraction" and not (isinstance(value, int)
+        if key not in fractions and not (isinstance(value, int)
                                             and value >= 0):
             problems.append(f"{where}: stats {key!r} is not a count")
 

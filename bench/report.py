@@ -66,6 +66,10 @@ STANDARD_KEYS = {
 OTHERS_WARN_PCT = 10
 # Issue 6's aims, checked in the report (never a failure of the command).
 AIM_OVERHEAD = 1.05
+# Issue 8 (sharded reference counts): the FT build with and without them.
+SHARD_FLAVOUR = "ft-noshard"
+AIM_SHARD_READ = 1.8        # read_shared 2-thread scaling with sharding on
+AIM_SHARD_ONE_THREAD = 1.02 # no workload slower by more than 2% at 1 thread
 AIM_SCALE = 1.9
 AIM_GIL_FLAT = 1.05
 AIM_FT_SCALING = ("fib", "sum_loop", "list_append", "dict_setget",
@@ -285,6 +289,9 @@ def sample_of(row, entry, wl, units):
              + stats.get("rc_owner_decref", 0),
              rc_shared=stats.get("rc_shared_incref", 0)
              + stats.get("rc_shared_decref", 0),
+             rc_sharded=stats.get("rc_sharded_incref", 0)
+             + stats.get("rc_sharded_decref", 0),
+             shard_promoted=stats.get("shard_promoted", 0),
              brc_queued=stats.get("brc_queued", 0),
              mutex_parks=stats.get("mutex_parks", 0),
              gc_collections=stats.get("gc_collections", 0),
@@ -313,8 +320,8 @@ def aggregate(samples, wl, units):
         peak_rss_kb=[s["peak_rss_kb"] for s in samples],
         extras={k: [s["extras"][k] for s in samples if k in s["extras"]]
                 for k in sorted({k for s in samples for k in s["extras"]})})
-    for k in ("rc_owner", "rc_shared", "brc_queued", "mutex_parks",
-              "gc_collections"):
+    for k in ("rc_owner", "rc_shared", "rc_sharded", "shard_promoted",
+              "brc_queued", "mutex_parks", "gc_collections"):
         e[k] = sum(s[k] or 0 for s in samples)
     return e
 
@@ -961,6 +968,74 @@ def section_aims(wls, flavours, gm):
             "never a failure of the command.", ""] + out + [""]
 
 
+def section_sharded(wls, flavours, summary):
+    """Issue 8: ft (sharded counts on) against ft-noshard (FT_SHARDED_RC=OFF)."""
+    ft = flavours[1]
+    if SHARD_FLAVOUR not in flavours:
+        return ["## Sharded reference counts (issue 8)", "",
+                f"Not run: no {SHARD_FLAVOUR} flavour in this comparison.", ""]
+    off = SHARD_FLAVOUR
+    tn = [n for n in wls.threads["threads"] if n > 1]
+    n2 = tn[0] if tn else None
+    rows, ratios = [], []
+    for w in wls.names:
+        r1 = wls.ratio(w, "threads", 1, ft, off)
+        ratios.append(r1)
+        row = [w, timed(wls.entry(w, "threads", 1, off)),
+               timed(wls.entry(w, "threads", 1, ft)), fmt_x(r1, 3)]
+        for n in tn:
+            row += [fmt_x(wls.scaling(w, "threads", n, off)),
+                    fmt_x(wls.scaling(w, "threads", n, ft))]
+        e = wls.entry(w, "threads", tn[-1] if tn else 1, ft) or {}
+        total = e.get("rc_owner", 0) + e.get("rc_shared", 0) + e.get("rc_sharded", 0)
+        row.append(fmt_pct(e.get("rc_sharded", 0) / total) if total else "-")
+        reps = max(1, e.get("n", 1))
+        row.append(f"{e.get('shard_promoted', 0) / reps:.3g}")
+        rows.append(row)
+    rows.append(["**geometric mean**", "", "", f"**{fmt_x(geomean(ratios), 3)}**"]
+                + [""] * (2 * len(tn) + 2))
+    header = ["workload", f"{off} 1 thr", f"{ft} 1 thr", f"{ft}/{off}"]
+    for n in tn:
+        header += [f"{off} scaling {n}", f"{ft} scaling {n}"]
+    top = tn[-1] if tn else 1
+    header += [f"sharded RC ops @{top}", f"promoted/rep @{top}"]
+    out = ["## Sharded reference counts (issue 8)", "",
+           f"{ft} promotes objects whose foreign decrefs keep coming from "
+           f"different threads to per-thread counts (refcount/shard.c); {off} "
+           "is the same FT build with FT_SHARDED_RC=OFF (biased counting "
+           "only). One-thread time ratio (above 1 = sharding costs), scaling "
+           "N·t1/tN of both, and the share of refcount operations that took "
+           "the per-thread tables.", "", md_table(header, rows), ""]
+    checks = []
+    if n2 is not None:
+        v = wls.scaling("read_shared", "threads", n2, ft)
+        if v is not None:
+            ok = v >= AIM_SHARD_READ
+            checks.append(f"- {'met' if ok else '**missed**'}: read_shared "
+                          f"{ft} {v:.2f}x at {n2} threads (aim >= "
+                          f"{AIM_SHARD_READ}; {off}: "
+                          f"{fmt_x(wls.scaling('read_shared', 'threads', n2, off))})")
+    worst = [(w, r) for w, r in zip(wls.names, ratios) if r is not None]
+    if worst:
+        bad = [f"{w} {r:.3f}" for w, r in worst if r > AIM_SHARD_ONE_THREAD]
+        checks.append(f"- {'met' if not bad else '**missed**'}: no workload "
+                      f"slower than {AIM_SHARD_ONE_THREAD}x at 1 thread with "
+                      "sharding on" + (f" (above: {', '.join(bad)})" if bad else ""))
+    pairs = {k: e.get(ft) for k, e in summary.items()
+             if k.startswith("refcount_pairs/") and e.get(ft)}
+    own = pairs.get("refcount_pairs/own/threads:1")
+    shd = pairs.get("refcount_pairs/foreign_contended_sharded/threads:2")
+    if own and shd:
+        r = shd["median_ns"] / own["median_ns"]
+        checks.append(f"- {'met' if r <= 2 else '**missed**'}: shared "
+                      f"incref+decref at 2 threads (one object, sharded) "
+                      f"{r:.2f}x the owner pair (aim <= 2)")
+    if checks:
+        out += ["Aims (issue 8), from this run; a miss is reported, never a "
+                "failure:", ""] + checks + [""]
+    return out
+
+
 def section_micro(summary, flavours, rat):
     ref = flavours[0]
     keys = [k for k, e in summary.items() if "workload" not in e]
@@ -1016,7 +1091,8 @@ def report_md(res, rows, flavours, wls, problems, baseline_rows, pngs):
             section_ablation(wls, flavours) + section_owner(wls, flavours) + \
             section_rss(rows, flavours) + \
             section_counters(wls, flavours) + \
-            section_aims(wls, flavours, gm)
+            section_aims(wls, flavours, gm) + \
+            section_sharded(wls, flavours, res["summary"])
     out += section_micro(res["summary"], flavours, res["ratios"])
     if pngs:
         out += ["## Plots", ""] + [f"- {os.path.basename(p)}" for p in pngs]

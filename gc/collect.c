@@ -267,6 +267,7 @@ ft_gc_collect(void)
         return -1;
     }
     FT_YIELD_POINT();
+    ft_shard_flush();
     ft_mutex_lock(&gc.collect_mutex);   // detached while another collection runs
     int64_t n = collect_locked();
     ft_mutex_unlock(&gc.collect_mutex);

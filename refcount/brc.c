@@ -118,14 +118,32 @@ request_merge(ft_thread *owner)
 static intptr_t
 merge_explicit(ft_object *obj, intptr_t extra, bool keep_alive)
 {
+    // relaxed: an owned object's id changes only under B1, which we hold; an
+    // ownerless one (merged already: a second queue entry) may be promoted
+    // meanwhile, which the end of this function checks
+    uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+#if FT_SHARDED_RC
+    if ((intptr_t)tid < 0) {
+        // Sharded since it was queued: no local count; drop the entry's
+        // reference as a sharded decref does (a pause decides death).
+        if (extra != 0) {
+            ft_shard_header_add(obj, extra);
+        }
+        return 1;
+    }
+#endif
     // relaxed: we hold the right to it (B1), ordered as said above
     uint32_t local = ft_atomic_load_relaxed_u32(&obj->ob_ref_local);
     if (FT_UNLIKELY(local == FT_REF_LOCAL_IMMORTAL)) {
         return 1;   // owner increments overflowed into immortality: never freed (I2)
     }
-    // relaxed: B2 -- both are zeroed before the CAS below publishes MERGED
-    ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 0);
-    ft_atomic_store_relaxed_uintptr(&obj->ob_tid, 0);
+    if (tid != 0) {
+        // relaxed: B2 -- both are zeroed before the CAS below publishes
+        // MERGED. An ownerless object's are 0 already, and its id is no
+        // longer ours to write (a promotion may be publishing one).
+        ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 0);
+        ft_atomic_store_relaxed_uintptr(&obj->ob_tid, 0);
+    }
     FT_YIELD_POINT();
     // relaxed: validated by the CAS
     intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
@@ -133,15 +151,25 @@ merge_explicit(ft_object *obj, intptr_t extra, bool keep_alive)
     intptr_t merged;
     do {
         count = ft_ref_shared_count(shared) + (intptr_t)local + extra;
-#if FT_DEBUG
-        if (FT_UNLIKELY(count < 0)) {
-            ft_ref_fatal(obj, "merge-accounting mismatch: negative count after a merge");
-        }
-#endif
         merged = ft_ref_shared_make(keep_alive && count == 0 ? 1 : count, FT_REF_MERGED);
-        // Also: the acquire load in ft_ref_merge_zero_local().
+        // Also: the acquire load in ft_ref_merge_zero_local(), and the
+        // promotion's CAS in ft_shard_promote() (after it publishes the id).
         // pairs: acq_rel CAS in ft_ref_decref_shared() / ft_ref_try_incref()
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, merged));
+#if FT_SHARDED_RC
+    // relaxed: if a promotion's CAS preceded ours, our acq_rel CAS made its
+    // earlier id store visible; if ours came first, its donated reference
+    // kept our count above 0
+    if (tid == 0 && count <= 0 && (intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
+        ft_shard_header_fell(obj);   // that was a sharded header decrement
+        return 1;
+    }
+#endif
+#if FT_DEBUG
+    if (FT_UNLIKELY(count < 0)) {
+        ft_ref_fatal(obj, "merge-accounting mismatch: negative count after a merge");
+    }
+#endif
     return count;
 }
 
@@ -224,8 +252,8 @@ brc_queue(ft_object *obj)
     // relaxed: a stale id is harmless -- 0 means merged (our reference is in
     // the word), a stale owner folds local 0 when it merges
     uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
-    if (tid == 0) {
-        ft_decref(obj);   // the owner merged meanwhile
+    if (tid == 0 || (intptr_t)tid < 0) {
+        ft_decref(obj);   // the owner merged (or a promotion unbiased it) meanwhile
         return;
     }
     FT_YIELD_POINT();
@@ -299,32 +327,47 @@ ft_ref_decref_shared(ft_object *obj)
     bool donate = false;
 #if FT_SHARDED_RC
     intptr_t threshold = ft_shard_threshold_now();
+    intptr_t my_tag = 1 + (intptr_t)(ft_tls.tid % 7);
 #endif
     FT_YIELD_POINT();
     do {
         intptr_t state = ft_ref_shared_state(shared);
         intptr_t count = ft_ref_shared_count(shared);
-#if FT_DEBUG
         if (FT_UNLIKELY(state == FT_REF_MERGED && count <= 0)) {
-            ft_ref_fatal(obj, "reference count underflow");
-        }
+#if FT_SHARDED_RC
+            // relaxed: a header at or below 0 is a sharded one (we read the
+            // id before its promotion published it): count there instead
+            if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
+                ft_ref_decref_sharded_slow(obj);
+                return;
+            }
 #endif
+#if FT_DEBUG
+            ft_ref_fatal(obj, "reference count underflow");
+#endif
+        }
         // Count 0 and not yet queued: going negative needs the owner, so
         // donate our reference to its queue instead (B3, B4).
         queue = state < FT_REF_QUEUED && count == 0;
         next = queue ? ft_ref_shared_make(0, FT_REF_QUEUED) : shared - FT_REF_SHARED_ONE;
 #if FT_SHARDED_RC
-        // Count this foreign decref in the hot bits (same CAS, no extra
-        // atomic). The one that reaches the threshold keeps its reference
-        // for the candidate list instead of dropping it -- unless it may be
-        // the last one (MERGED|1), which no promotion could help.
+        // Contention evidence, in the same CAS (no extra atomic): record
+        // us as the last foreign decrefer, and count one more when the
+        // previous one was another thread. The decref that reaches the
+        // threshold keeps its reference for the candidate list instead of
+        // dropping it -- unless it may be the last one (MERGED|1), which no
+        // promotion could help.
         donate = false;
         intptr_t hot = ft_ref_shared_hot(shared);
         if (!queue && hot < threshold) {
-            next += FT_REF_HOT_ONE;
-            if (hot + 1 == threshold && !(state == FT_REF_MERGED && count <= 1)) {
-                next = shared + FT_REF_HOT_ONE;
-                donate = true;
+            intptr_t tag = ft_ref_shared_tag(shared);
+            next = (next & ~FT_REF_TAG_MASK) + my_tag * FT_REF_TAG_ONE;
+            if (tag != 0 && tag != my_tag) {
+                next += FT_REF_HOT_ONE;
+                if (hot + 1 == threshold && !(state == FT_REF_MERGED && count <= 1)) {
+                    next += FT_REF_SHARED_ONE;   // keep our reference
+                    donate = true;
+                }
             }
         }
 #endif
@@ -341,6 +384,14 @@ ft_ref_decref_shared(ft_object *obj)
 #endif
     }
     if (!queue && !donate && ft_ref_shared_is_dead(next)) {
+#if FT_SHARDED_RC
+        // relaxed: as in merge_explicit() -- a promotion whose CAS preceded
+        // ours published its id before it; then 0 is only the header's part
+        if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
+            ft_shard_header_fell(obj);
+            return;
+        }
+#endif
         ft_ref_dealloc(obj);
     }
 }
@@ -435,6 +486,22 @@ ft_brc_thread_register(ft_thread *thread)
     bucket_unlock(bucket);
 }
 
+// Promotes objects handed to us (we own them, or their owner exited) and
+// drops the references their donors gave (outside every lock).
+static void
+promote_queued(ft_object_stack *queue)
+{
+    ft_object *obj;
+    while ((obj = ft_object_stack_pop(queue)) != NULL) {
+        ft_object *one[1] = {obj};
+        ft_brc_promote_batch(one, 1);
+        if (one[0] != NULL) {
+            ft_decref(obj);
+        }
+    }
+    ft_object_stack_fini(queue);
+}
+
 // The exiting thread, attached: drain until the queue is empty under the
 // bucket lock, and unlink in that same critical section, so a queuer either
 // pushes before the final check or finds the owner gone and merges as orphan.
@@ -447,17 +514,21 @@ ft_brc_thread_unregister(ft_thread *thread)
         // relaxed: the bucket lock orders the queue itself
         ft_atomic_and_relaxed_u32(&ft_tls.eval_breaker, ~(uint32_t)FT_EB_BRC);
         ft_object_stack batch = {0};
+        ft_object_stack promote = {0};
         bucket_lock(bucket);
-        if (thread->merge_queue.size == 0) {
+        if (thread->merge_queue.size == 0 && thread->promote_queue.size == 0) {
             unlink_locked(bucket, thread);
             bucket_unlock(bucket);
             break;
         }
         ft_object_stack_take_all(&batch, &thread->merge_queue);
+        ft_object_stack_take_all(&promote, &thread->promote_queue);
         bucket_unlock(bucket);
         merge_batch_as_owner(&batch);   // destructors may queue more to us
+        promote_queued(&promote);
     }
     ft_object_stack_fini(&thread->merge_queue);   // unreachable after the unlink
+    ft_object_stack_fini(&thread->promote_queue);
 }
 
 // The owner, attached: at a safepoint with FT_EB_BRC, and in ft_detach().
@@ -472,11 +543,14 @@ ft_brc_merge_own(void)
     // the bit again (its fetch_or follows our clear in the word's order)
     ft_atomic_and_relaxed_u32(&ft_tls.eval_breaker, ~(uint32_t)FT_EB_BRC);
     ft_object_stack batch = {0};
+    ft_object_stack promote = {0};
     brc_bucket *bucket = bucket_of(self->tid);
     bucket_lock(bucket);
     ft_object_stack_take_all(&batch, &self->merge_queue);
+    ft_object_stack_take_all(&promote, &self->promote_queue);
     bucket_unlock(bucket);
     merge_batch_as_owner(&batch);
+    promote_queued(&promote);
 }
 
 bool
@@ -560,6 +634,12 @@ adopt_queue(ft_thread *survivor, ft_thread *dead)
         (void)ft_object_stack_push(&survivor->merge_queue, obj);
     }
     ft_object_stack_fini(&dead->merge_queue);
+    // Promotion candidates: the survivor finds their owner gone (orphan
+    // rights) or itself when it promotes them.
+    while ((obj = ft_object_stack_pop(&dead->promote_queue)) != NULL) {
+        (void)ft_object_stack_push(&survivor->promote_queue, obj);
+    }
+    ft_object_stack_fini(&dead->promote_queue);
     dead->brc_next = NULL;
 }
 
@@ -585,7 +665,89 @@ ft_brc_after_fork_child(ft_thread *survivor)
     brc_bucket *home = bucket_of(survivor->tid);
     survivor->brc_next = NULL;
     home->threads = survivor;
-    if (survivor->merge_queue.size != 0) {
+    if (survivor->merge_queue.size != 0 || survivor->promote_queue.size != 0) {
         request_merge(survivor);
     }
 }
+
+// ------------------------------------------------------------ promotion
+#if FT_SHARDED_RC
+static uintptr_t
+owner_of(ft_object *obj)
+{
+    // relaxed: only the owner's exit, a merge or a promotion changes it, and
+    // each is re-checked under the bucket lock or by ft_shard_promote()
+    return ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+}
+
+// Promotes objs[i..] while they belong to `tid`, whose local counts we may
+// fold (B1), or which are ownerless. Returns the index after the run.
+static size_t
+promote_run(ft_object **objs, size_t i, size_t n, uintptr_t tid)
+{
+    size_t end = i;
+    while (end < n && owner_of(objs[end]) == tid) {
+        end++;
+    }
+    ft_shard_promote_run(objs + i, end - i);
+    return end;
+}
+
+void
+ft_brc_promote_batch(ft_object **objs, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uintptr_t tid = owner_of(objs[i]);
+        if (tid == 0 || (intptr_t)tid < 0 || tid == ft_tls.tid) {
+            // Ownerless, sharded already (left to the caller), or ours.
+            i = promote_run(objs, i, n, tid);
+            continue;
+        }
+        brc_bucket *bucket = bucket_of(tid);
+        bucket_lock(bucket);
+        ft_thread *owner = lookup_locked(bucket, tid);
+        if (owner == NULL) {
+            // Exited: its unlink under this lock happened-before us (B1).
+            i = promote_run(objs, i, n, tid);
+            bucket_unlock(bucket);
+            continue;
+        }
+        uint32_t expected = FT_THREAD_DETACHED;
+        // pairs: release store in detach_state() (runtime/thread.c)
+        if (ft_atomic_cas_acq_rel_u32(&owner->state, &expected, FT_THREAD_SUSPENDED)) {
+            // Held SUSPENDED, as a merge on its behalf would (T2, B1).
+            i = promote_run(objs, i, n, tid);
+            expected = FT_THREAD_SUSPENDED;
+            // pairs: acquire CAS in attach_state() (runtime/thread.c)
+            if (!ft_atomic_cas_release_u32(&owner->state, &expected, FT_THREAD_DETACHED)) {
+                ft_fatal("brc: thread %lu left SUSPENDED while a promoter held it (T2)",
+                         (unsigned long)owner->tid);
+            }
+            ft_parking_unpark_all(&owner->state);
+            bucket_unlock(bucket);
+            continue;
+        }
+        // Attached (or held by someone else): the owner promotes them at
+        // its next safepoint and drops the donated references.
+        bool queued = false;
+        for (; i < n && owner_of(objs[i]) == tid; i++) {
+            if (ft_object_stack_push(&owner->promote_queue, objs[i]) == 0) {
+                objs[i] = NULL;
+                queued = true;
+            }
+        }
+        if (queued) {
+            request_merge(owner);
+        }
+        bucket_unlock(bucket);
+    }
+}
+#else
+void
+ft_brc_promote_batch(ft_object **objs, size_t n)
+{
+    (void)objs;
+    (void)n;
+}
+#endif

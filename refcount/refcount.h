@@ -36,8 +36,8 @@ static_assert(offsetof(ft_object, ob_type) == 8, "ob_type offset");
 #else
 // Free-threaded build, 32 bytes.
 //
-// ob_ref_shared = count * 4 + state (count * 64 + hot * 4 + state with
-// FT_SHARDED_RC); the count may be negative (only while QUEUED, or while
+// ob_ref_shared = count * 4 + state (count * 256 + hot * 32 + tag * 4 +
+// state with FT_SHARDED_RC); the count may be negative (only while QUEUED, or while
 // sharded); states only rise:
 //   state | name           | meaning
 //   0     | DEFAULT        | owner alive and counting in ob_ref_local
@@ -71,17 +71,26 @@ static_assert(offsetof(ft_object, ob_type) == 24, "ob_type offset");
 static_assert((-8 >> 2) == -2, "arithmetic right shift extracts negative counts");
 
 #if FT_SHARDED_RC
-// With sharded counting the word is count * 64 + hot * 4 + state: bits 2-5
-// count the foreign decrefs that found the object unsharded (refcount/shard.c
-// promotes it when they reach the threshold). Increments add 64 and leave the
-// low bits alone, so fetch_add still works; only CASes touch `hot`.
-#  define FT_REF_SHARED_SHIFT 6
-#  define FT_REF_SHARED_ONE ((intptr_t)64)
-#  define FT_REF_HOT_ONE ((intptr_t)4)
-#  define FT_REF_HOT_MASK ((intptr_t)60)
+// With sharded counting the word is count * 256 + hot * 32 + tag * 4 +
+// state. `tag` (bits 2-4) remembers which thread made the last foreign
+// decref (1 + tid % 7; 0 = none yet) and `hot` (bits 5-7) counts the foreign
+// decrefs that came from another thread than the previous one: evidence
+// that several non-owners count the object, which is what bounces its line
+// (refcount/shard.c promotes it when `hot` reaches the threshold). A single
+// foreign thread never promotes: its atomics are uncontended. Increments
+// add 256 and leave the low bits alone, so fetch_add still works; only the
+// decref CAS touches tag and hot.
+#  define FT_REF_SHARED_SHIFT 8
+#  define FT_REF_SHARED_ONE ((intptr_t)256)
+#  define FT_REF_TAG_ONE ((intptr_t)4)
+#  define FT_REF_TAG_MASK ((intptr_t)0x1c)
+#  define FT_REF_HOT_ONE ((intptr_t)32)
+#  define FT_REF_HOT_MASK ((intptr_t)0xe0)
 #else
 #  define FT_REF_SHARED_SHIFT 2
 #  define FT_REF_SHARED_ONE ((intptr_t)4)
+#  define FT_REF_TAG_ONE ((intptr_t)0)
+#  define FT_REF_TAG_MASK ((intptr_t)0)
 #  define FT_REF_HOT_ONE ((intptr_t)0)
 #  define FT_REF_HOT_MASK ((intptr_t)0)
 #endif
@@ -132,9 +141,10 @@ FT_API int ft_ref_is_sharded(ft_object *obj);
 // object. Returns the number of objects freed, or -1 with the error set.
 #define FT_SHARD_SYNC_DEMOTE_ALL 1
 FT_API int64_t ft_ref_shard_sync(int flags);
-// Foreign decrefs an unsharded object takes before promotion, 1-15; 0 turns
-// promotion off. The default is 8, or FT_SHARD_THRESHOLD from the
-// environment at ft_init().
+// How many times an unsharded object's foreign decrefs must come from
+// another thread than the previous foreign decref before it is promoted,
+// 1-7; 0 turns promotion off. The default is 4, or FT_SHARD_THRESHOLD from
+// the environment at ft_init().
 FT_API void ft_ref_shard_set_threshold(int threshold);
 FT_API int ft_ref_shard_threshold(void);
 FT_API int64_t ft_ref_shard_live(void);   // objects sharded now

@@ -43,13 +43,24 @@ ft_ref_shared_make(intptr_t count, intptr_t state)
     return count * FT_REF_SHARED_ONE + state;
 }
 
-// The foreign-decref counter of an unsharded object (bits 2-5 with
-// FT_SHARDED_RC, always 0 without), in units of one decref.
+// The contention counter and last-foreign-decrefer tag of an unsharded
+// object (FT_SHARDED_RC; always 0 without). See refcount.h.
 static inline intptr_t
 ft_ref_shared_hot(intptr_t shared)
 {
 #  if FT_SHARDED_RC
     return (shared & FT_REF_HOT_MASK) / FT_REF_HOT_ONE;
+#  else
+    (void)shared;
+    return 0;
+#  endif
+}
+
+static inline intptr_t
+ft_ref_shared_tag(intptr_t shared)
+{
+#  if FT_SHARDED_RC
+    return (shared & FT_REF_TAG_MASK) / FT_REF_TAG_ONE;
 #  else
     (void)shared;
     return 0;
@@ -68,8 +79,15 @@ ft_ref_shared_is_dead(intptr_t shared)
 // refcount/shard.c, called by brc.c: a foreign decref made the object a
 // candidate and donates its reference to the candidate list.
 void ft_shard_candidate(ft_object *obj);
-// A foreign decref found the object already pending promotion.
+// A foreign decref found an object pending promotion.
 void ft_shard_note_pending(void);
+// Promotes objs[0..n) (n <= FT_SHARD_PENDING_MAX), see shard.c; promoted
+// entries become NULL.
+void ft_shard_promote_run(ft_object **objs, size_t n);
+// A sharded object's header count changed by n (negative: references
+// dropped) / fell to <= 0 (a possible true zero: queue it for a pause).
+void ft_shard_header_add(ft_object *obj, intptr_t n);
+void ft_shard_header_fell(ft_object *obj);
 int ft_shard_threshold_now(void);   // relaxed read of the threshold
 
 // Debug builds: aborts if the deallocator already marked `obj` DEAD. Best

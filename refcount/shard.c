@@ -9,13 +9,20 @@
 // uncontended foreign pairs cost ~26 ns. A list read by several threads
 // pays that on every item it hands out.
 //
-// The design in one paragraph. An object whose foreign decrefs reach a
-// threshold (counted in 4 spare bits of ob_ref_shared, inside the CAS the
-// decref does anyway) becomes a candidate; at the next pause it loses its
-// owner (its local count is folded into the shared word, as a merge does)
-// and gets a small id: ob_tid = FT_TID_SHARDED | id. From then on every
-// thread, the former owner included, counts it in its own table,
-// ft_tls.shard_tab[id], with plain loads and stores. The true count is
+// The design in one paragraph. An unsharded object's foreign decrefs
+// record which thread made the last one (a 3-bit tag) and count how often
+// that changed (a 3-bit counter), in 6 spare bits of ob_ref_shared, inside
+// the CAS the decref does anyway. The decref whose change reaches the
+// threshold keeps its reference and buffers the object as a candidate; at
+// its next safepoint the thread promotes its candidates with the right to
+// the owner's local count, exactly as biased counting merges (B1): as the
+// owner, for an owner that exited, or holding a detached owner SUSPENDED --
+// an attached owner gets them in its promote queue and promotes them at its
+// own safepoint. Promotion folds the local count into the shared word
+// (MERGED, ob_tid 0, B2), takes a small id and publishes ob_tid =
+// FT_TID_SHARDED | id. From then on every thread, the former owner
+// included, counts it in its own table, ft_tls.shard_tab[id], with plain
+// loads and stores. The true count is
 //
 //     count(header) + sum over threads of delta_t[id]
 //
@@ -34,11 +41,13 @@
 //      therefore on the suspect list, and the pause that resolves it frees
 //      it (through `drops`: a dead object leaves as a plain MERGED|1 object
 //      whose last decref, after the restart, deallocates it exactly once).
-//   S4 Promotion, demotion, id reuse and freeing happen only with the world
-//      stopped (the collector's pause or a shard pause), so ob_tid's sharded
-//      bit and the registry never change under a running thread; and a
-//      lock-free reader cannot span a pause, so ft_ref_try_incref() may count
-//      a sharded object it found without checking that it is alive.
+//   S4 Demotion, id release and freeing happen only with the world stopped
+//      (the collector's pause or a shard pause), so a sharded object stays
+//      sharded, and alive, between pauses; a lock-free reader cannot span a
+//      pause, so ft_ref_try_incref() may count a sharded object it found
+//      without checking that it is alive. Promotion needs no pause: the
+//      promoter holds a reference, and header and tables are both valid
+//      places to count while the new ob_tid becomes visible.
 //   S5 An id is reused only after every table's entry for it is zeroed.
 //   S6 A thread that exits adds its positive deltas to the headers first
 //      (references it counted may live on in other threads' containers) and
@@ -47,11 +56,12 @@
 //
 // Prompt enough. Suspects wait for the next pause: one is requested (the
 // pushing thread's eval breaker, FT_EB_SHARD) once SUSPECT_BATCH of them
-// queue, every collection resolves them, and ft_gc_collect() and
-// ft_ref_shard_sync() leave none behind. So at most SUSPECT_BATCH dead
-// sharded objects (with what they own) wait at any time between
-// collections. Candidates wait the same way (CANDIDATE_BATCH, or repeated
-// foreign decrefs on a pending object request the pause).
+// queue, or SMALL_BATCH if no shard pause ran for PAUSE_SPACING_NS; every
+// collection resolves them, and ft_gc_collect() and ft_ref_shard_sync()
+// leave none behind. So at most SUSPECT_BATCH dead sharded objects (with
+// what they own) wait between pauses. A first version promoted in pauses
+// too: read_shared then spent ~1/3 of its 2-thread time stopped (181
+// pauses of ~0.5 ms for 6 * 10^5 promotions), hence promotion by owners.
 //
 // Demotion. Each table entry also counts increfs in its high half. A full
 // pass (every collection, ft_ref_shard_sync) folds the deltas and demotes an
@@ -82,22 +92,26 @@
 
 #define SHARD_MAX_IDS ((uint32_t)1 << 20)   // 8 MiB of table per thread at most
 #define SHARD_MIN_TABLE 256u
-#define CANDIDATE_BATCH 256
-#define SUSPECT_BATCH 64
-#define PENDING_HITS_PER_REQUEST 32
+// Suspect pauses: at once for a full batch; for a small one at most one
+// per PAUSE_SPACING_NS after the previous shard pause.
+#define SUSPECT_BATCH 4096
+#define PENDING_HITS_PER_FLUSH 64
+#define SMALL_BATCH 64
+#define PAUSE_SPACING_NS 1000000
 #define IDLE_ROUNDS 2
-#define DEFAULT_THRESHOLD 8
+#define DEFAULT_THRESHOLD 4
 
 typedef struct shard_state {
     ft_mutex mutex;                 // internal lock, rank FT_RANK_SHARD
-    ft_object_stack candidates;     // guarded by: mutex; each entry holds a reference
     ft_object_stack suspects;       // guarded by: mutex; no reference (S3, S4)
     _Atomic(int) full_needed;       // atomic: a suspect could not be queued (relaxed:
                                     // read by the next pause, which orders it)
     _Atomic(int) threshold;         // atomic: a setting (relaxed)
     _Atomic(int64_t) live;          // atomic: written in pauses, read by anyone (relaxed)
-    // The registry: written only by a pause's requester (S4); read by
-    // attached threads, which every pause orders after its writes.
+    _Atomic(int64_t) last_pause_ns; // atomic: end of the last shard pause (relaxed: a heuristic)
+    // The registry: ids are issued under `mutex` by promoters (before the
+    // id is published in ob_tid) and freed only in pauses (S4, S5); pauses
+    // read it with the world stopped, exiting threads under `mutex`.
     ft_object **objs;               // [cap], NULL for a free id
     uint8_t *idle;                  // [cap]: full passes without an incref
     uint32_t *free_ids;             // [cap]: a stack of reusable ids
@@ -108,13 +122,29 @@ typedef struct shard_state {
 
 static shard_state shard = {.threshold = DEFAULT_THRESHOLD};
 
-static __thread uint32_t pending_hits;   // owner only
-
 static void
 request_pause_on_self(void)
 {
     // pairs: acquire load in ft_safepoint_slow() (only the bit matters)
     ft_atomic_or_release_u32(&ft_tls.eval_breaker, FT_EB_SHARD);
+}
+
+// A batch of `size` queued: worth a pause now?
+static void
+maybe_request(size_t size, size_t full_batch)
+{
+    if (size >= full_batch) {
+        request_pause_on_self();
+        return;
+    }
+    if (size % SMALL_BATCH != 0) {
+        return;   // look at the clock once per SMALL_BATCH entries
+    }
+    // relaxed: a heuristic
+    int64_t last = ft_atomic_load_relaxed_i64(&shard.last_pause_ns);
+    if (ft_monotonic_ns() - last >= PAUSE_SPACING_NS) {
+        request_pause_on_self();
+    }
 }
 
 static uint32_t
@@ -142,8 +172,8 @@ ft_shard_threshold_now(void)
 void
 ft_ref_shard_set_threshold(int threshold)
 {
-    if (threshold < 0 || threshold > 15) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..15", threshold);
+    if (threshold < 0 || threshold > 7) {
+        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..7", threshold);
         return;
     }
     // relaxed: a setting
@@ -177,8 +207,8 @@ ft_shard_init(void)
     if (env != NULL && *env != '\0') {
         char *end;
         long v = strtol(env, &end, 10);
-        FT_FATAL_IF(*end != '\0' || v < 0 || v > 15,
-                    "FT_SHARD_THRESHOLD=%s: expected an integer 0..15", env);
+        FT_FATAL_IF(*end != '\0' || v < 0 || v > 7,
+                    "FT_SHARD_THRESHOLD=%s: expected an integer 0..7", env);
         threshold = (int)v;
     }
     // relaxed: before any other thread exists
@@ -230,8 +260,8 @@ ft_ref_incref_sharded_slow(ft_object *obj)
 }
 
 // S3: queue a sharded object whose header may have reached its true zero.
-static void
-suspect(ft_object *obj)
+void
+ft_shard_header_fell(ft_object *obj)
 {
     // relaxed: the bit only deduplicates the queue; pauses clear it
     if (ft_atomic_load_relaxed_u8(&obj->ob_gc_bits) & FT_GC_BIT_SHARD_SUSPECT) {
@@ -246,13 +276,12 @@ suspect(ft_object *obj)
     int rc = ft_object_stack_push(&shard.suspects, obj);
     size_t size = shard.suspects.size;
     ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
-    FT_STAT_ADD(shard_suspects, 1);
     if (rc < 0) {
         // relaxed: read by the next pause, which orders it
         ft_atomic_store_relaxed_int(&shard.full_needed, 1);
         request_pause_on_self();
-    } else if (size >= SUSPECT_BATCH) {
-        request_pause_on_self();
+    } else {
+        maybe_request(size, SUSPECT_BATCH);
     }
 }
 
@@ -265,31 +294,68 @@ ft_ref_decref_sharded_slow(ft_object *obj)
     // thread's accesses before the free (S4); the header may go negative (S1)
     intptr_t old = ft_atomic_sub_relaxed_intptr(&obj->ob_ref_shared, FT_REF_SHARED_ONE);
     if (ft_ref_shared_count(old) <= 1) {
-        suspect(obj);
+        ft_shard_header_fell(obj);
     }
 }
 
+void
+ft_shard_header_add(ft_object *obj, intptr_t n)
+{
+    // relaxed: as in ft_ref_decref_sharded_slow()
+    intptr_t old = ft_atomic_add_relaxed_intptr(&obj->ob_ref_shared, n * FT_REF_SHARED_ONE);
+    if (ft_ref_shared_count(old) + n <= 0) {
+        ft_shard_header_fell(obj);
+    }
+}
+
+// A foreign decref donated its reference: buffer the object. Promotion
+// takes a bucket lock (and suspends a detached owner) and the shard lock,
+// so it runs in batches: when the buffer is full, when foreign decrefs keep
+// finding pending objects (ours or another thread's: PENDING_HITS_PER_FLUSH),
+// and before we detach, exit, sync or collect. A first version flushed at
+// the next safepoint: read_shared then promoted one or two objects per
+// bucket lock and owner suspension, which cost more than sharding saved.
 void
 ft_shard_candidate(ft_object *obj)
 {
-    ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
-    int rc = ft_object_stack_push(&shard.candidates, obj);
-    size_t size = shard.candidates.size;
-    ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
-    if (rc < 0) {
-        ft_decref(obj);   // no memory: it stays pending and unsharded
+    ft_thread *self = ft_tls.thread;
+    if (self == NULL || self->shard_closed) {
+        ft_decref(obj);   // no thread state to buffer in: stays unsharded
         return;
     }
-    if (size >= CANDIDATE_BATCH) {
-        request_pause_on_self();
+    self->shard_pending[self->shard_npending++] = obj;
+    if (self->shard_npending == FT_SHARD_PENDING_MAX) {
+        ft_shard_flush();
+    }
+}
+
+// A foreign decref found an object pending promotion (hot at the threshold).
+void
+ft_shard_note_pending(void)
+{
+    ft_thread *self = ft_tls.thread;
+    if (self != NULL && self->shard_npending != 0 &&
+        ++self->shard_pending_hits % PENDING_HITS_PER_FLUSH == 0) {
+        ft_shard_flush();
     }
 }
 
 void
-ft_shard_note_pending(void)
+ft_shard_flush(void)
 {
-    if (++pending_hits % PENDING_HITS_PER_REQUEST == 0) {
-        request_pause_on_self();
+    ft_thread *self = ft_tls.thread;
+    if (self == NULL || self->shard_npending == 0) {
+        return;
+    }
+    ft_object *batch[FT_SHARD_PENDING_MAX];
+    uint32_t n = self->shard_npending;
+    memcpy(batch, self->shard_pending, n * sizeof(batch[0]));
+    self->shard_npending = 0;   // before any decref: destructors may donate again
+    ft_brc_promote_batch(batch, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (batch[i] != NULL) {
+            ft_decref(batch[i]);   // the donated reference (sharded now, or not)
+        }
     }
 }
 
@@ -391,7 +457,6 @@ unshard(ft_object *obj, uint32_t id, int64_t count)
 typedef struct pause_result {
     int64_t dead;
     int64_t demoted;
-    int64_t promoted;
     bool requeue;   // a dead object could not go on `drops`: fold again next pause
 } pause_result;
 
@@ -444,44 +509,132 @@ resolve(ft_object *obj, uint32_t id, bool full, bool demote_all, ft_object_stack
     ft_atomic_and_relaxed_u8(&obj->ob_gc_bits, (uint8_t)~FT_GC_BIT_SHARD_SUSPECT);
 }
 
+// Publishes the id. relaxed: a thread that sees it counts in its table,
+// one that does not counts in the header; both are part of the true count.
+// A thread that later reads the registry (its exit fold) takes the lock we
+// released after writing the entry, so it sees the entry (reading the id
+// first and then taking the lock before us would contradict coherence).
 static void
-promote(ft_object *obj, pause_result *res)
+publish(ft_object *obj, uint32_t id)
 {
-    if (is_sharded(obj)) {
-        return;   // queued twice (the threshold changed meanwhile)
-    }
-    // relaxed: the world is stopped (S4)
-    intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
-    uint32_t id = 0;
-    if (ft_ref_shared_state(shared) != FT_REF_QUEUED && ft_shard_threshold_now() != 0) {
-        id = alloc_id();
-    }
-    if (id == 0) {
-        // Declined (queued to its owner, promotion off, or no id): count
-        // afresh. relaxed: the world is stopped
-        ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared, shared & ~FT_REF_HOT_MASK);
-        return;
-    }
-    // Fold the owner's local count (B1: the owner is stopped); this also
-    // clears the hot bits. The candidate's reference keeps the count >= 1.
-    int64_t count = ft_ref_merge_in_pause(obj);
-    FT_ASSERT(count >= 1, "promoting an object whose count is 0");
-    // relaxed: the world is stopped (S4)
-    ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared,
-                                   ft_ref_shared_make((intptr_t)count, FT_REF_MERGED));
     ft_atomic_store_relaxed_uintptr(&obj->ob_tid, FT_TID_SHARDED | id);
-    ft_atomic_and_relaxed_u8(&obj->ob_gc_bits, (uint8_t)~FT_GC_BIT_SHARD_SUSPECT);
-    shard.objs[id] = obj;
-    shard.idle[id] = 0;
-    // relaxed: a statistic
-    ft_atomic_add_relaxed_i64(&shard.live, 1);
-    res->promoted++;
 }
 
-static void
-promote_each(ft_object *obj, void *arg)
+// Promotes one object, consuming the donated reference, or returns false
+// (the caller drops that reference). See ft_shard_promote_run().
+static bool
+promote_one(ft_object *obj, uint32_t id)
 {
-    promote(obj, arg);
+    // relaxed: with B1 rights nobody else changes an owned object's ob_tid
+    // but a merge, which sets 0 and then MERGED (B2); promotions of one
+    // object are serialized by the donation (one per threshold crossing)
+    uintptr_t tid = ft_atomic_load_relaxed_uintptr(&obj->ob_tid);
+    // relaxed: the owner's own count, ours to read under B1; only compared
+    if ((intptr_t)tid < 0 ||
+        ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
+        return false;
+    }
+    // relaxed: validated by the CASes below
+    intptr_t shared = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
+    intptr_t next;
+    // The id is published BEFORE the CAS on the shared word: a merge or a
+    // foreign decref that read the old id and whose CAS follows ours sees
+    // the new id through our acq_rel CAS, and counts a header that falls to
+    // 0 as a sharded one instead of freeing (brc.c); one whose CAS comes
+    // first cannot reach 0, since our donated reference is in the header.
+    if (tid == 0) {
+        // Ownerless: only a MERGED object may take an id (tid 0 with
+        // another state is a merge in progress, B2; states only rise).
+        if (ft_ref_shared_state(shared) != FT_REF_MERGED) {
+            return false;
+        }
+        publish(obj, id);
+        do {
+            // Clear tag and hot, drop the donated reference.
+            next = (shared & ~(FT_REF_HOT_MASK | FT_REF_TAG_MASK)) - FT_REF_SHARED_ONE;
+            // pairs: acq_rel CASes in brc.c (merges, decrefs, ft_ref_try_incref())
+        } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
+    } else {
+        if (ft_ref_shared_state(shared) != FT_REF_DEFAULT) {
+            return false;   // queued to its owner: that merge will unbias it
+        }
+        // Unbias as a merge does (B1, B2: local zeroed and the owner's id
+        // gone before MERGED shows; the new id does that job), fold local
+        // into the shared word and drop the donated reference. Until the
+        // fold lands the header lacks `local`; no pause can look meanwhile
+        // (we are attached), and a header that falls to 0 meanwhile only
+        // queues a suspect. A foreign decref may queue the object before
+        // our CAS: that entry then finds it sharded (merge_explicit() makes
+        // it a sharded header decrement, brc_queue() a sharded decref).
+        // relaxed: ours under B1
+        uint32_t local = ft_atomic_load_relaxed_u32(&obj->ob_ref_local);
+        ft_atomic_store_relaxed_u32(&obj->ob_ref_local, 0);
+        publish(obj, id);
+        FT_YIELD_POINT();
+        do {
+            next = ft_ref_shared_make(ft_ref_shared_count(shared) + (intptr_t)local - 1,
+                                      FT_REF_MERGED);
+            // pairs: acq_rel CASes in brc.c (merges, decrefs, ft_ref_try_incref())
+        } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
+    }
+    if (ft_ref_shared_count(next) <= 0) {
+        ft_shard_header_fell(obj);   // the donor's was the last header reference
+    }
+    return true;
+}
+
+// The caller holds each object's donated reference, and for each either the
+// right to the owner's local count (B1: it is the owner, the owner exited,
+// or it holds the owner SUSPENDED) or the object is ownerless. Promotes
+// what it can; a promoted object's entry becomes NULL (its reference went
+// into the fold), the others keep theirs for the caller to drop. Ids for
+// the whole run are taken and returned under one lock each.
+void
+ft_shard_promote_run(ft_object **objs, size_t n)
+{
+    if (ft_shard_threshold_now() == 0 || n == 0) {
+        return;
+    }
+    uint32_t ids[FT_SHARD_PENDING_MAX];
+    n = n > FT_SHARD_PENDING_MAX ? FT_SHARD_PENDING_MAX : n;   // at most a flush buffer's worth
+    size_t got = 0;
+    ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
+    for (; got < n; got++) {
+        ids[got] = alloc_id();
+        if (ids[got] == 0) {
+            break;
+        }
+        shard.objs[ids[got]] = objs[got];
+        shard.idle[ids[got]] = 0;
+    }
+    ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
+    size_t promoted = 0;
+    bool unused = false;
+    for (size_t i = 0; i < got; i++) {
+        if (promote_one(objs[i], ids[i])) {
+            objs[i] = NULL;
+            ids[i] = 0;
+            promoted++;
+        } else {
+            unused = true;
+        }
+    }
+    if (unused) {
+        // Never published: no table has an entry for these ids (S5).
+        ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
+        for (size_t i = 0; i < got; i++) {
+            if (ids[i] != 0) {
+                shard.objs[ids[i]] = NULL;
+                shard.free_ids[shard.nfree++] = ids[i];
+            }
+        }
+        ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
+    }
+    if (promoted != 0) {
+        // relaxed: a statistic
+        ft_atomic_add_relaxed_i64(&shard.live, (int64_t)promoted);
+        FT_STAT_ADD(shard_promoted, promoted);
+    }
 }
 
 int64_t
@@ -491,19 +644,16 @@ ft_shard_in_pause(ft_object_stack *drops, bool full, bool demote_all)
     FT_ASSERT(drops->size == 0, "shard: drops must start empty");
     ft_object_stack suspects = {0};
     ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
-    ft_object_stack_take_all(drops, &shard.candidates);   // their references go after the restart
     ft_object_stack_take_all(&suspects, &shard.suspects);
     ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
+    FT_STAT_ADD(shard_suspects, suspects.size);
     // relaxed: set by threads now stopped; the pause ordered their stores
     if (ft_atomic_exchange_relaxed_int(&shard.full_needed, 0)) {
         full = true;
     }
 
-    pause_result res = {0, 0, 0, false};
+    pause_result res = {0, 0, false};
     ft_mutex_lock_internal(&ft_runtime_state.threads_mutex, FT_RANK_THREADS);
-    // Candidates first, while `drops` holds nothing else; a fresh id has no
-    // entries yet, so a full pass below only starts its idle count.
-    ft_object_stack_foreach(drops, promote_each, &res);
     ft_object *obj;
     while ((obj = ft_object_stack_pop(&suspects)) != NULL) {
         if (is_sharded(obj)) {
@@ -525,15 +675,14 @@ ft_shard_in_pause(ft_object_stack *drops, bool full, bool demote_all)
         ft_atomic_store_relaxed_int(&shard.full_needed, 1);
     }
     FT_STAT_ADD(shard_pauses, 1);
-    FT_STAT_ADD(shard_promoted, (uint64_t)res.promoted);
     FT_STAT_ADD(shard_demoted, (uint64_t)res.demoted);
     FT_STAT_ADD(shard_freed, (uint64_t)res.dead);
     return res.dead;
 }
 
 // ------------------------------------------------------------ pauses
-// Drops what a pause left: candidates' references and dead objects' last
-// counts (plain MERGED objects now, so this frees them exactly once).
+// Drops what a pause left: dead objects' last counts (plain MERGED objects
+// now, so this frees them exactly once).
 static void
 drop_all(ft_object_stack *drops)
 {
@@ -548,7 +697,7 @@ static bool
 work_pending(void)
 {
     ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
-    bool pending = shard.candidates.size != 0 || shard.suspects.size != 0;
+    bool pending = shard.suspects.size != 0;
     ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
     // relaxed: a hint; the pause re-reads it
     return pending || ft_atomic_load_relaxed_int(&shard.full_needed);
@@ -561,6 +710,8 @@ run_pause(bool full, bool demote_all)
     ft_world_stop();
     int64_t dead = ft_shard_in_pause(&drops, full, demote_all);
     ft_world_start();
+    // relaxed: a heuristic
+    ft_atomic_store_relaxed_i64(&shard.last_pause_ns, ft_monotonic_ns());
     drop_all(&drops);
     return dead;
 }
@@ -570,12 +721,13 @@ ft_shard_safepoint(void)
 {
     // relaxed: we clear our own request bit
     ft_atomic_and_relaxed_u32(&ft_tls.eval_breaker, ~(uint32_t)FT_EB_SHARD);
+    ft_shard_flush();
     if (work_pending()) {
         run_pause(false, false);
     }
 }
 
-// Dropping candidates and dead objects' contents may leave new suspects
+// Dropping dead objects' contents may leave new suspects
 // (a dead list's sharded items): a few more short pauses settle them.
 int64_t
 ft_shard_settle(void)
@@ -597,6 +749,7 @@ ft_ref_shard_sync(int flags)
         ft_err_set(FT_ERR_VALUE, "ft_ref_shard_sync: unknown flags 0x%x", (unsigned)flags);
         return -1;
     }
+    ft_shard_flush();
     int64_t dead = run_pause(true, (flags & FT_SHARD_SYNC_DEMOTE_ALL) != 0);
     return dead + ft_shard_settle();
 }
@@ -607,6 +760,7 @@ ft_ref_shard_sync(int flags)
 static void
 fold_thread(ft_tls_state *tls)
 {
+    ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
     for (uint32_t id = 1; id < tls->shard_cap && id < shard.high; id++) {
         uint32_t delta = (uint32_t)tls->shard_tab[id];
         if (delta != 0) {
@@ -617,6 +771,7 @@ fold_thread(ft_tls_state *tls)
                                          (intptr_t)delta * FT_REF_SHARED_ONE);
         }
     }
+    ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
     ft_mem_free(tls->shard_tab);
     tls->shard_tab = NULL;
     tls->shard_cap = 0;
@@ -626,6 +781,7 @@ void
 ft_shard_thread_exit(ft_thread *thread)
 {
     FT_ASSERT(thread == ft_tls.thread && ft_tls.attached, "shard: exit fold from another thread");
+    ft_shard_flush();
     thread->shard_closed = 1;
     fold_thread(&ft_tls);
 }
@@ -666,7 +822,6 @@ ft_shard_fini(void)
     ft_err_clear();
     FT_FATAL_IF(ft_ref_shard_live() != 0, "shard: %lld objects still sharded at ft_fini",
                 (long long)ft_ref_shard_live());
-    ft_object_stack_fini(&shard.candidates);
     ft_object_stack_fini(&shard.suspects);
     ft_mem_free(shard.objs);
     ft_mem_free(shard.idle);
@@ -717,8 +872,8 @@ ft_ref_shard_sync(int flags)
 void
 ft_ref_shard_set_threshold(int threshold)
 {
-    if (threshold < 0 || threshold > 15) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..15", threshold);
+    if (threshold < 0 || threshold > 7) {
+        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..7", threshold);
     }
 }
 
@@ -776,6 +931,11 @@ int64_t
 ft_shard_settle(void)
 {
     return 0;
+}
+
+void
+ft_shard_flush(void)
+{
 }
 
 #endif

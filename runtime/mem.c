@@ -315,16 +315,6 @@ ft_object_stack_pop(ft_object_stack *stack)
     return obj;
 }
 
-void
-ft_object_stack_foreach(ft_object_stack *stack, void (*fn)(struct ft_object *, void *), void *arg)
-{
-    for (ft_object_chunk *c = stack->head; c != NULL; c = c->prev) {
-        for (size_t i = 0; i < c->count; i++) {
-            fn(c->items[i], arg);
-        }
-    }
-}
-
 // Moves every item of src onto dst (dst must be empty); src keeps its spare.
 void
 ft_object_stack_take_all(ft_object_stack *dst, ft_object_stack *src)

@@ -68,12 +68,10 @@ struct ft_object;
 int ft_object_stack_push(ft_object_stack *stack, struct ft_object *obj);
 struct ft_object *ft_object_stack_pop(ft_object_stack *stack);   // NULL if empty
 void ft_object_stack_take_all(ft_object_stack *dst, ft_object_stack *src);
-// Calls fn on every item, top first, without changing the stack.
-void ft_object_stack_foreach(ft_object_stack *stack, void (*fn)(struct ft_object *, void *),
-                             void *arg);
 void ft_object_stack_fini(ft_object_stack *stack);
 
 // ------------------------------------------------------------ thread record
+#define FT_SHARD_PENDING_MAX 256          // promotion candidates buffered per thread
 typedef enum ft_thread_state {
     FT_THREAD_DETACHED = 0,
     FT_THREAD_ATTACHED = 1,
@@ -103,6 +101,9 @@ struct ft_thread {
     pthread_t pthread;                    // immutable after pthread_create()
     // --- biased reference counting (refcount/brc.c)
     ft_object_stack merge_queue;          // guarded by: its BRC bucket lock
+    ft_object_stack promote_queue;        // guarded by: its BRC bucket lock (sharded
+                                          // counting: objects it owns to promote, each
+                                          // holding a donated reference)
     ft_thread *brc_next;                  // guarded by: its BRC bucket lock
     // --- QSBR (gc/qsbr.c)
     _Atomic(uint64_t) qsbr_seq;           // atomic: owner (release) / pollers (acquire)
@@ -112,6 +113,10 @@ struct ft_thread {
     uint32_t gc_slot;                     // owner only (set at registration)
     // --- sharded counting (refcount/shard.c)
     uint8_t shard_closed;                 // owner only: deltas folded at exit, none after
+    uint32_t shard_npending;              // owner only
+    uint32_t shard_pending_hits;          // owner only
+    struct ft_object *shard_pending[FT_SHARD_PENDING_MAX];   // owner only: candidates,
+                                          // each holding a donated reference
     int64_t gc_alloc_delta;               // owner only
     // --- GIL (locking/gil.c)
     uint8_t gil_drop_requested;           // guarded by: gil.mu
@@ -271,6 +276,12 @@ bool ft_brc_has_pending(ft_thread *thread);
 // reference and are pushed on `later`, to be decref'd after the restart.
 void ft_brc_merge_all_in_pause(ft_object_stack *later);
 void ft_brc_after_fork_child(ft_thread *survivor);
+// Sharded counting: promote each object with the right to its owner's local
+// count (B1) -- ours, an exited owner's, or a detached owner's held
+// SUSPENDED -- or hand it to its attached owner's promote queue (the entry
+// is then set to NULL: the owner drops that reference). The caller drops
+// the donated reference of every entry left non-NULL.
+void ft_brc_promote_batch(struct ft_object **objs, size_t n);
 // Sharded counting (refcount/shard.c; empty without FT_SHARDED_RC).
 void ft_shard_init(void);                  // ft_init: threshold from the environment
 void ft_shard_fini(void);                  // ft_fini, last thread: frees the registry
@@ -282,8 +293,9 @@ void ft_shard_safepoint(void);             // FT_EB_SHARD: run a shard pause
 // 1 as plain MERGED objects, so that decref frees them). Returns how many
 // sharded objects were found dead.
 int64_t ft_shard_in_pause(ft_object_stack *later, bool full, bool demote_all);
-void ft_shard_after_fork_child(ft_thread *survivor);
-int64_t ft_shard_settle(void);             // attached, no pause: short pauses until no work is left   // before the registry forgets the others
+void ft_shard_after_fork_child(ft_thread *survivor);   // before the registry forgets the others
+int64_t ft_shard_settle(void);             // attached, no pause: short pauses until no work is left
+void ft_shard_flush(void);                 // attached: promote our buffered candidates
 // Objects subsystem: static singletons and caches, set up once per ft_init.
 int ft_objects_init(void);
 void ft_objects_fini(void);

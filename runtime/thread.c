@@ -248,6 +248,7 @@ ft_detach(void)
     if (ft_brc_has_pending(t)) {
         ft_brc_merge_own();   // destructors need us attached
     }
+    ft_shard_flush();         // no candidate waits on a detached thread
     detach_state(t);
     if (ft_gil_is_enabled()) {
         ft_gil_drop(t);

@@ -81,6 +81,8 @@ static const char *const stat_names[] = {
     "qsbr_deferred",     "qsbr_freed",        "gc_collections",
     "gc_freed",          "gc_pause_ns",       "world_pauses",
     "world_ns",          "gil_switches",      "gil_forced_switches",
+    "rc_sharded_incref", "rc_sharded_decref", "shard_promoted",
+    "shard_demoted",     "shard_freed",       "shard_pauses",
 };
 #define NSTATS ((int)(sizeof(stat_names) / sizeof(stat_names[0])))
 
@@ -832,21 +834,37 @@ find_one_thread(const record *recs, int count, const ftb_workload *w)
     return NULL;
 }
 
+// Shares of all reference-count operations: the owner's plain path, and
+// the sharded (per-thread table) path; the rest are atomics on the header.
+static double
+rc_fraction(const uint64_t *stats, const char *inc, const char *dec)
+{
+    double part = (double)(stat_of(stats, inc) + stat_of(stats, dec));
+    double all = (double)(stat_of(stats, "rc_owner_incref") + stat_of(stats, "rc_owner_decref") +
+                          stat_of(stats, "rc_shared_incref") + stat_of(stats, "rc_shared_decref") +
+                          stat_of(stats, "rc_sharded_incref") +
+                          stat_of(stats, "rc_sharded_decref"));
+    return all > 0 ? part / all : -1;
+}
+
 static double
 owner_fraction(const uint64_t *stats)
 {
-    double owner = (double)(stat_of(stats, "rc_owner_incref") + stat_of(stats, "rc_owner_decref"));
-    double shared =
-        (double)(stat_of(stats, "rc_shared_incref") + stat_of(stats, "rc_shared_decref"));
-    return owner + shared > 0 ? owner / (owner + shared) : -1;
+    return rc_fraction(stats, "rc_owner_incref", "rc_owner_decref");
+}
+
+static double
+sharded_fraction(const uint64_t *stats)
+{
+    return rc_fraction(stats, "rc_sharded_incref", "rc_sharded_decref");
 }
 
 static void
 print_table(const options *o, const record *recs, int count)
 {
-    printf("%-20s %4s %10s %10s %10s %10s %10s %8s %7s  %s\n", "workload",
+    printf("%-20s %4s %10s %10s %10s %10s %10s %8s %7s %7s  %s\n", "workload",
            o->processes ? "proc" : "thr", "unit", "median_ms", "min_ms", "max_ms", "cpu_ms",
-           "scaling", "owner%", "extra");
+           "scaling", "owner%", "shard%", "extra");
     for (int i = 0; i < count; i++) {
         const record *r = &recs[i];
         const record *one = find_one_thread(recs, count, r->w);
@@ -854,9 +872,11 @@ print_table(const options *o, const record *recs, int count)
         double scaling =
             one != NULL && med > 0 ? r->threads * median_of(one->real_ms, one->reps) / med : NAN;
         double owner = owner_fraction(r->stats);
-        printf("%-20s %4d %10lld %10.1f %10.1f %10.1f %10.1f %8.2f %7.1f ", r->w->name, r->threads,
-               (long long)r->n, med, min_of(r->real_ms, r->reps), max_of(r->real_ms, r->reps),
-               median_of(r->cpu_ms, r->reps), scaling, owner >= 0 ? owner * 100 : NAN);
+        double sharded = sharded_fraction(r->stats);
+        printf("%-20s %4d %10lld %10.1f %10.1f %10.1f %10.1f %8.2f %7.1f %7.1f ", r->w->name,
+               r->threads, (long long)r->n, med, min_of(r->real_ms, r->reps),
+               max_of(r->real_ms, r->reps), median_of(r->cpu_ms, r->reps), scaling,
+               owner >= 0 ? owner * 100 : NAN, sharded >= 0 ? sharded * 100 : NAN);
         print_extras(stdout, &r->extras);
         printf("\n");
     }
@@ -985,6 +1005,9 @@ json_stats(FILE *f, const record *r)
     fprintf(f, "      \"stats\": {\"owner_fraction\": ");
     double owner = owner_fraction(r->stats);
     json_number(f, owner >= 0 ? owner : NAN);
+    fprintf(f, ", \"sharded_fraction\": ");
+    double sharded = sharded_fraction(r->stats);
+    json_number(f, sharded >= 0 ? sharded : NAN);
     for (int s = 0; s < NSTATS; s++) {
         fprintf(f, ", \"%s\": %llu", stat_names[s], (unsigned long long)r->stats[s]);
     }

@@ -177,7 +177,7 @@ FT_TEST(storm_8_threads)
 
 FT_TEST(storm_sharded_2_threads)
 {
-    run_storm(2, 2);
+    run_storm(2, 1);
 }
 
 FT_TEST(storm_sharded_4_threads)
