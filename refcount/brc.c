@@ -314,6 +314,47 @@ ft_ref_merge_zero_local(ft_object *obj)
     }
 }
 
+// The outcomes of a foreign decref other than "one fewer": queue to the
+// owner, promote, note a pending promotion, or free at MERGED|0.
+static FT_NOINLINE void
+decref_shared_rare(ft_object *obj, intptr_t next, bool queue, bool donate, bool pending)
+{
+    if (queue) {
+        brc_queue(obj);
+        return;
+    }
+#if FT_SHARDED_RC
+    if (donate) {
+        ft_shard_candidate(obj);
+        return;
+    }
+    if (pending) {
+        ft_shard_note_pending();
+    }
+#else
+    (void)donate;
+    (void)pending;
+#endif
+    if (ft_ref_shared_state(next) == FT_REF_MERGED && ft_ref_shared_count(next) <= 0) {
+#if FT_SHARDED_RC
+        // relaxed: a promotion publishes the id before its CAS; if that CAS
+        // preceded ours, our acq_rel CAS made the id visible, and 0 or less
+        // is only the header's part of a sharded count
+        if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
+            ft_shard_header_fell(obj);
+            return;
+        }
+#endif
+        if (FT_UNLIKELY(ft_ref_shared_count(next) < 0)) {
+#if FT_DEBUG
+            ft_ref_fatal(obj, "reference count underflow");
+#endif
+            return;   // release builds: a decref of a dead object frees nothing more
+        }
+        ft_ref_dealloc(obj);
+    }
+}
+
 // A decref by a thread that does not own the object.
 void
 ft_ref_decref_shared(ft_object *obj)
@@ -325,74 +366,58 @@ ft_ref_decref_shared(ft_object *obj)
     intptr_t next;
     bool queue;
     bool donate = false;
+    bool pending = false;
 #if FT_SHARDED_RC
-    intptr_t threshold = ft_shard_threshold_now();
-    intptr_t my_tag = 1 + (intptr_t)(ft_tls.tid % 7);
+    intptr_t my_tag = (intptr_t)ft_tls.shard_tag_bits;   // in the tag field's units
 #endif
     FT_YIELD_POINT();
     do {
         intptr_t state = ft_ref_shared_state(shared);
         intptr_t count = ft_ref_shared_count(shared);
-        if (FT_UNLIKELY(state == FT_REF_MERGED && count <= 0)) {
-#if FT_SHARDED_RC
-            // relaxed: a header at or below 0 is a sharded one (we read the
-            // id before its promotion published it): count there instead
-            if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
-                ft_ref_decref_sharded_slow(obj);
-                return;
-            }
-#endif
-#if FT_DEBUG
-            ft_ref_fatal(obj, "reference count underflow");
-#endif
-        }
+        // A MERGED count at or below 0 can only be a sharded object's header
+        // (we read the id before its promotion published it): the plain
+        // decrement below is then exactly a sharded header decrement, and
+        // decref_shared_rare() sorts it out after the CAS.
         // Count 0 and not yet queued: going negative needs the owner, so
         // donate our reference to its queue instead (B3, B4).
         queue = state < FT_REF_QUEUED && count == 0;
         next = queue ? ft_ref_shared_make(0, FT_REF_QUEUED) : shared - FT_REF_SHARED_ONE;
 #if FT_SHARDED_RC
-        // Contention evidence, in the same CAS (no extra atomic): record
-        // us as the last foreign decrefer, and count one more when the
-        // previous one was another thread. The decref that reaches the
-        // threshold keeps its reference for the candidate list instead of
-        // dropping it -- unless it may be the last one (MERGED|1), which no
-        // promotion could help.
+        // Contention evidence, in the same CAS (no extra atomic): when the
+        // last foreign decrefer was another thread, record us and count one
+        // more (a first decrefer only records itself). The decref that
+        // reaches the threshold keeps its reference for promotion instead
+        // of dropping it -- unless it may be the last one (MERGED|1), which
+        // no promotion could help. Same thread again: nothing changes, and
+        // nothing more is computed.
         donate = false;
-        intptr_t hot = ft_ref_shared_hot(shared);
-        if (!queue && hot < threshold) {
-            intptr_t tag = ft_ref_shared_tag(shared);
-            next = (next & ~FT_REF_TAG_MASK) + my_tag * FT_REF_TAG_ONE;
-            if (tag != 0 && tag != my_tag) {
-                next += FT_REF_HOT_ONE;
-                if (hot + 1 == threshold && !(state == FT_REF_MERGED && count <= 1)) {
-                    next += FT_REF_SHARED_ONE;   // keep our reference
-                    donate = true;
+        pending = false;
+        intptr_t tag = shared & FT_REF_TAG_MASK;
+        if (FT_UNLIKELY(tag != my_tag) && !queue) {
+            intptr_t hot_limit = (intptr_t)ft_shard_threshold_now() * FT_REF_HOT_ONE;
+            intptr_t hot = shared & FT_REF_HOT_MASK;
+            if (hot < hot_limit) {
+                next += my_tag - tag;
+                if (tag != 0) {
+                    next += FT_REF_HOT_ONE;
+                    if (hot + FT_REF_HOT_ONE == hot_limit &&
+                        !(state == FT_REF_MERGED && count <= 1)) {
+                        next += FT_REF_SHARED_ONE;   // keep our reference
+                        donate = true;
+                    }
                 }
+            } else {
+                pending = hot_limit != 0;   // promotion already asked for
             }
         }
 #endif
         // Also the other foreign decrefs (the last one deallocates: B7).
         // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local()
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
-    if (queue) {
-        brc_queue(obj);
-#if FT_SHARDED_RC
-    } else if (donate) {
-        ft_shard_candidate(obj);
-    } else if (threshold != 0 && ft_ref_shared_hot(next) >= threshold) {
-        ft_shard_note_pending();
-#endif
-    }
-    if (!queue && !donate && ft_ref_shared_is_dead(next)) {
-#if FT_SHARDED_RC
-        // relaxed: as in merge_explicit() -- a promotion whose CAS preceded
-        // ours published its id before it; then 0 is only the header's part
-        if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
-            ft_shard_header_fell(obj);
-            return;
-        }
-#endif
-        ft_ref_dealloc(obj);
+    // One test for the rare outcomes keeps the common path free of calls.
+    if (FT_UNLIKELY(queue || donate || pending ||
+                    (ft_ref_shared_state(next) == FT_REF_MERGED && next < FT_REF_SHARED_ONE))) {
+        decref_shared_rare(obj, next, queue, donate, pending);
     }
 }
 

@@ -88,8 +88,17 @@ void ft_shard_promote_run(ft_object **objs, size_t n);
 // dropped) / fell to <= 0 (a possible true zero: queue it for a pause).
 void ft_shard_header_add(ft_object *obj, intptr_t n);
 void ft_shard_header_fell(ft_object *obj);
-int ft_shard_threshold_now(void);   // relaxed read of the threshold
+extern _Atomic(int) ft_shard_threshold_value;   // atomic: a setting (relaxed)
 
+static inline int
+ft_shard_threshold_now(void)
+{
+    // relaxed: a setting
+    return ft_atomic_load_relaxed_int(&ft_shard_threshold_value);
+}
+#endif
+
+#if FT_REFCOUNT_BIASED || FT_REFCOUNT_ATOMIC
 // Debug builds: aborts if the deallocator already marked `obj` DEAD. Best
 // effort: once the memory is reused the bit is gone (ASan is the reliable
 // detector).

@@ -106,7 +106,6 @@ typedef struct shard_state {
     ft_object_stack suspects;       // guarded by: mutex; no reference (S3, S4)
     _Atomic(int) full_needed;       // atomic: a suspect could not be queued (relaxed:
                                     // read by the next pause, which orders it)
-    _Atomic(int) threshold;         // atomic: a setting (relaxed)
     _Atomic(int64_t) live;          // atomic: written in pauses, read by anyone (relaxed)
     _Atomic(int64_t) last_pause_ns; // atomic: end of the last shard pause (relaxed: a heuristic)
     // The registry: ids are issued under `mutex` by promoters (before the
@@ -120,7 +119,7 @@ typedef struct shard_state {
     uint32_t cap;
 } shard_state;
 
-static shard_state shard = {.threshold = DEFAULT_THRESHOLD};
+static shard_state shard;
 
 static void
 request_pause_on_self(void)
@@ -162,12 +161,7 @@ is_sharded(ft_object *obj)
 }
 
 // ------------------------------------------------------------ settings
-int
-ft_shard_threshold_now(void)
-{
-    // relaxed: a setting
-    return ft_atomic_load_relaxed_int(&shard.threshold);
-}
+_Atomic(int) ft_shard_threshold_value = DEFAULT_THRESHOLD;
 
 void
 ft_ref_shard_set_threshold(int threshold)
@@ -177,7 +171,7 @@ ft_ref_shard_set_threshold(int threshold)
         return;
     }
     // relaxed: a setting
-    ft_atomic_store_relaxed_int(&shard.threshold, threshold);
+    ft_atomic_store_relaxed_int(&ft_shard_threshold_value, threshold);
 }
 
 int
@@ -212,7 +206,7 @@ ft_shard_init(void)
         threshold = (int)v;
     }
     // relaxed: before any other thread exists
-    ft_atomic_store_relaxed_int(&shard.threshold, threshold);
+    ft_atomic_store_relaxed_int(&ft_shard_threshold_value, threshold);
     ft_atomic_store_relaxed_int(&shard.full_needed, 0);
     ft_atomic_store_relaxed_i64(&shard.live, 0);
 }
@@ -818,7 +812,11 @@ ft_shard_after_fork_child(ft_thread *survivor)
 void
 ft_shard_fini(void)
 {
+    ft_brc_merge_own();   // candidates other threads queued to us
     ft_ref_shard_sync(FT_SHARD_SYNC_DEMOTE_ALL);
+    // No promotion after this point (the main thread's exit drains queues):
+    // relaxed: single-threaded now; ft_shard_init() sets it again
+    ft_atomic_store_relaxed_int(&ft_shard_threshold_value, 0);
     ft_err_clear();
     FT_FATAL_IF(ft_ref_shard_live() != 0, "shard: %lld objects still sharded at ft_fini",
                 (long long)ft_ref_shard_live());
