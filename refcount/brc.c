@@ -369,8 +369,22 @@ ft_ref_decref_shared(ft_object *obj)
     bool pending = false;
 #if FT_SHARDED_RC
     intptr_t my_tag = (intptr_t)ft_tls.shard_tag_bits;   // in the tag field's units
+#else
+    intptr_t my_tag = 0;
 #endif
     FT_YIELD_POINT();
+    // The common case first: DEFAULT, count >= 1, and (sharded counting)
+    // the last foreign decrefer was us -- a plain decrement, nothing to
+    // decide before or after. callgrind put the general loop at ~19 more
+    // instructions per decref than this.
+    if (FT_LIKELY((shared & (FT_REF_TAG_MASK | FT_REF_STATE_MASK)) == my_tag &&
+                  shared >= FT_REF_SHARED_ONE)) {
+        // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local()
+        if (ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared,
+                                         shared - FT_REF_SHARED_ONE)) {
+            return;
+        }
+    }
     do {
         intptr_t state = ft_ref_shared_state(shared);
         intptr_t count = ft_ref_shared_count(shared);
@@ -627,6 +641,37 @@ ft_brc_merge_all_in_pause(ft_object_stack *later)
         bucket_unlock(bucket);
     }
 }
+
+#if FT_SHARDED_RC
+// World stopped: we hold every owner's rights (B1), so promote what each
+// thread's promote queue holds; what stays unsharded keeps its donated
+// reference on `drops`, dropped after the restart.
+void
+ft_brc_promote_all_in_pause(ft_object_stack *drops, bool promote)
+{
+    FT_ASSERT(ft_world_is_requester() || ft_gil_is_enabled(),
+              "brc: promote_all_in_pause outside a pause");
+    for (size_t i = 0; i < BRC_BUCKETS; i++) {
+        brc_bucket *bucket = &brc_buckets[i];
+        bucket_lock(bucket);
+        for (ft_thread *t = bucket->threads; t != NULL; t = t->brc_next) {
+            ft_object *obj;
+            while ((obj = ft_object_stack_pop(&t->promote_queue)) != NULL) {
+                ft_object *one[1] = {obj};
+                if (promote) {
+                    ft_shard_promote_run(one, 1);
+                }
+                if (one[0] != NULL && ft_object_stack_push(drops, obj) < 0) {
+                    // Pushing right after a pop never allocates (one spare chunk).
+                    (void)ft_object_stack_push(&t->promote_queue, obj);
+                    break;
+                }
+            }
+        }
+        bucket_unlock(bucket);
+    }
+}
+#endif
 
 int64_t
 ft_ref_merge_in_pause(ft_object *obj)

@@ -631,6 +631,29 @@ ft_shard_promote_run(ft_object **objs, size_t n)
     }
 }
 
+// A thread's buffered candidates, promoted by the pause's requester (the
+// owner is stopped: its buffer is ours to change). What stays unsharded
+// moves to `drops`; an entry that cannot move stays buffered.
+static void
+promote_buffer_in_pause(ft_thread *t, ft_object_stack *drops, bool promote)
+{
+    uint32_t n = t->shard_npending;
+    if (n == 0) {
+        return;
+    }
+    if (promote) {
+        ft_shard_promote_run(t->shard_pending, n);   // every owner is stopped: B1 is ours
+    }
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        ft_object *obj = t->shard_pending[i];
+        if (obj != NULL && ft_object_stack_push(drops, obj) < 0) {
+            t->shard_pending[kept++] = obj;
+        }
+    }
+    t->shard_npending = kept;
+}
+
 int64_t
 ft_shard_in_pause(ft_object_stack *drops, bool full, bool demote_all)
 {
@@ -662,7 +685,16 @@ ft_shard_in_pause(ft_object_stack *drops, bool full, bool demote_all)
             }
         }
     }
+    // Pending candidates last (their first idle round is the next full
+    // pass), so that a pause leaves none behind and ft_live_objects() is
+    // exact after a collection: with the world stopped we hold every
+    // owner's rights (B1). With demote_all nothing may stay sharded: the
+    // candidates only go, unpromoted, to `drops`.
+    for (ft_thread *t = ft_runtime_state.threads; t != NULL; t = t->next) {
+        promote_buffer_in_pause(t, drops, !demote_all);
+    }
     ft_mutex_unlock_internal(&ft_runtime_state.threads_mutex, FT_RANK_THREADS);
+    ft_brc_promote_all_in_pause(drops, !demote_all);
 
     if (res.requeue) {
         // relaxed: read by the next pause
@@ -757,6 +789,9 @@ fold_thread(ft_tls_state *tls)
     ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
     for (uint32_t id = 1; id < tls->shard_cap && id < shard.high; id++) {
         uint32_t delta = (uint32_t)tls->shard_tab[id];
+        if (tls->shard_tab[id] >> 32 != 0 && shard.objs[id] != NULL) {
+            shard.idle[id] = 0;   // our increfs count as use (demotion)
+        }
         if (delta != 0) {
             ft_object *obj = shard.objs[id];
             FT_FATAL_IF(obj == NULL, "shard: delta %u for free id %u", delta, id);

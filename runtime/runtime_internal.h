@@ -282,6 +282,10 @@ void ft_brc_after_fork_child(ft_thread *survivor);
 // is then set to NULL: the owner drops that reference). The caller drops
 // the donated reference of every entry left non-NULL.
 void ft_brc_promote_batch(struct ft_object **objs, size_t n);
+// World stopped: promote every promote queue's objects (sharded counting;
+// with !promote none); those left unsharded go on `drops` with their
+// donated references.
+void ft_brc_promote_all_in_pause(ft_object_stack *drops, bool promote);
 // Sharded counting (refcount/shard.c; empty without FT_SHARDED_RC).
 void ft_shard_init(void);                  // ft_init: threshold from the environment
 void ft_shard_fini(void);                  // ft_fini, last thread: frees the registry
