@@ -13,14 +13,17 @@
 // record which thread made the last one (a 3-bit tag) and count how often
 // that changed (a 3-bit counter), in 6 spare bits of ob_ref_shared, inside
 // the CAS the decref does anyway. The decref whose change reaches the
-// threshold keeps its reference and buffers the object as a candidate; at
-// its next safepoint the thread promotes its candidates with the right to
-// the owner's local count, exactly as biased counting merges (B1): as the
+// threshold keeps its reference and buffers the object as a candidate. The
+// thread promotes its candidates in batches (buffer full, repeated decrefs
+// on pending objects, detach, exit, sync, collect) with the right to the
+// owner's local count, exactly as biased counting merges (B1): as the
 // owner, for an owner that exited, or holding a detached owner SUSPENDED --
 // an attached owner gets them in its promote queue and promotes them at its
-// own safepoint. Promotion folds the local count into the shared word
-// (MERGED, ob_tid 0, B2), takes a small id and publishes ob_tid =
-// FT_TID_SHARDED | id. From then on every thread, the former owner
+// own safepoint; any pause promotes whatever is still pending, since its
+// requester holds every owner's rights. Promotion publishes ob_tid =
+// FT_TID_SHARDED | id (a small id from the registry) and then folds the
+// local count into the shared word as MERGED (the owner stops counting
+// locally as soon as it sees the new id, as B2 requires of a merge). From then on every thread, the former owner
 // included, counts it in its own table, ft_tls.shard_tab[id], with plain
 // loads and stores. The true count is
 //
@@ -32,12 +35,13 @@
 // Invariants.
 //   S1 delta_t[id] >= 0: a decref uses its own delta only when positive;
 //      otherwise it subtracts from the header (which may go negative).
-//   S2 After every pause that resolved an object (promotion, suspect or full
-//      pass), its header is its true count and every delta is 0.
+//   S2 After every pause that resolved an object (suspect or full pass),
+//      its header is its true count and every delta is 0; a promotion ends
+//      with the header at the true count minus the deltas taken while it
+//      ran (a fresh id has none before).
 //   S3 So true == 0 implies header <= 0, and the header only falls through
-//      decrefs. The decref that takes a resolved header from 1 to <= 0 marks
-//      the object SHARD_SUSPECT (gc bit) and queues it -- once per
-//      resolution. Every sharded object whose true count reaches 0 is
+//      decrefs. The decref that takes a header from 1 to <= 0 marks the
+//      object SHARD_SUSPECT (gc bit) and queues it -- once per resolution. Every sharded object whose true count reaches 0 is
 //      therefore on the suspect list, and the pause that resolves it frees
 //      it (through `drops`: a dead object leaves as a plain MERGED|1 object
 //      whose last decref, after the restart, deallocates it exactly once).
@@ -53,6 +57,18 @@
 //      (references it counted may live on in other threads' containers) and
 //      counts in headers from then on; a fork child does the same for the
 //      threads that did not survive.
+//   S7 Races with a promotion: the id is stored before the promotion's CAS
+//      on the shared word, and the promoter's donated reference stays in
+//      the header until that CAS. A merge or foreign decref that read the
+//      old id and whose CAS comes later re-reads ob_tid after its acq_rel
+//      CAS, finds the id, and treats a header at or below 0 as a sharded
+//      one (suspect, never a direct free); one whose CAS came first cannot
+//      have reached 0. Merges never write an ownerless object's ob_tid.
+//
+// Hotness. Only alternation between foreign threads counts: a single
+// foreign thread's atomics are uncontended (~7 ns) and promotion costs a
+// lock round and a fold, so a 1-thread reader of another thread's objects
+// stays on biased counting.
 //
 // Prompt enough. Suspects wait for the next pause: one is requested (the
 // pushing thread's eval breaker, FT_EB_SHARD) once SUSPECT_BATCH of them
