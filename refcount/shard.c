@@ -179,13 +179,9 @@ is_sharded(ft_object *obj)
 // ------------------------------------------------------------ settings
 _Atomic(int) ft_shard_threshold_value = DEFAULT_THRESHOLD;
 
-void
-ft_ref_shard_set_threshold(int threshold)
+static void
+set_threshold(int threshold)
 {
-    if (threshold < 0 || threshold > 7) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..7", threshold);
-        return;
-    }
     // relaxed: a setting
     ft_atomic_store_relaxed_int(&ft_shard_threshold_value, threshold);
 }
@@ -781,16 +777,9 @@ ft_shard_settle(void)
     return dead;
 }
 
-int64_t
-ft_ref_shard_sync(int flags)
+static int64_t
+sync_world(int flags)
 {
-    if (!ft_thread_check_attached("ft_ref_shard_sync")) {
-        return -1;
-    }
-    if (flags & ~FT_SHARD_SYNC_DEMOTE_ALL) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_sync: unknown flags 0x%x", (unsigned)flags);
-        return -1;
-    }
     ft_shard_flush();
     int64_t dead = run_pause(true, (flags & FT_SHARD_SYNC_DEMOTE_ALL) != 0);
     return dead + ft_shard_settle();
@@ -905,25 +894,17 @@ ft_ref_is_sharded(ft_object *obj)
     return 0;
 }
 
-int64_t
-ft_ref_shard_sync(int flags)
+static int64_t
+sync_world(int flags)
 {
-    if (!ft_thread_check_attached("ft_ref_shard_sync")) {
-        return -1;
-    }
-    if (flags & ~FT_SHARD_SYNC_DEMOTE_ALL) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_sync: unknown flags 0x%x", (unsigned)flags);
-        return -1;
-    }
+    (void)flags;
     return 0;
 }
 
-void
-ft_ref_shard_set_threshold(int threshold)
+static void
+set_threshold(int threshold)
 {
-    if (threshold < 0 || threshold > 7) {
-        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..7", threshold);
-    }
+    (void)threshold;
 }
 
 int
@@ -988,3 +969,28 @@ ft_shard_flush(void)
 }
 
 #endif
+
+// ------------------------------------------------------------ public checks
+// Argument checks shared by both builds; the work is build-specific.
+int64_t
+ft_ref_shard_sync(int flags)
+{
+    if (!ft_thread_check_attached("ft_ref_shard_sync")) {
+        return -1;
+    }
+    if (flags & ~FT_SHARD_SYNC_DEMOTE_ALL) {
+        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_sync: unknown flags 0x%x", (unsigned)flags);
+        return -1;
+    }
+    return sync_world(flags);
+}
+
+void
+ft_ref_shard_set_threshold(int threshold)
+{
+    if (threshold < 0 || threshold > 7) {
+        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_set_threshold: %d is not in 0..7", threshold);
+        return;
+    }
+    set_threshold(threshold);
+}

@@ -12,6 +12,13 @@
 
 #include "harness.h"
 
+// 1 where objects can be promoted to sharded counts (refcount/shard.c).
+#if FT_SHARDED_RC
+#    define SHARDED 1
+#else
+#    define SHARDED 0
+#endif
+
 typedef struct probe_object {
     ft_object ob_base;
     _Atomic(int) *freed;   // immutable after creation: bumped once by tp_dealloc

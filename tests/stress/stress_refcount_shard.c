@@ -26,11 +26,6 @@
 #include "harness.h"
 #include "refcount_probe.h"
 
-#if FT_SHARDED_RC
-#    define SHARDED 1
-#else
-#    define SHARDED 0
-#endif
 
 static void
 print_shard_stats(const char *label)

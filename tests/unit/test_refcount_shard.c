@@ -15,11 +15,6 @@
 #include "harness.h"
 #include "refcount_probe.h"
 
-#if FT_SHARDED_RC
-#    define SHARDED 1
-#else
-#    define SHARDED 0
-#endif
 
 static void
 note_if_off(void)
@@ -31,6 +26,18 @@ note_if_off(void)
                "nothing is sharded and that objects die on their last decref\n",
                ft_build_info());
     }
+}
+
+// Every test: the build noted once, no automatic collection (a pause behind
+// the test's back would promote or free early), the live-object baseline.
+static int64_t
+begin_test(int threshold)
+{
+    note_if_off();
+    ft_gc_disable();
+    ft_gc_collect();
+    ft_ref_shard_set_threshold(threshold);
+    return ft_live_objects();
 }
 
 #if FT_SHARDED_RC
@@ -138,11 +145,7 @@ touch_all(ft_object **objs, int n)
 FT_TEST(promotion_then_freed_by_the_next_pause)
 {
     ft_test_seed();
-    note_if_off();
-    ft_gc_disable();  // no automatic collection may run a pause behind our back
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     FT_EXPECT_EQ(ft_ref_shard_threshold(), SHARDED ? 2 : 0, "threshold");
     FT_EXPECT_EQ(ft_ref_shard_live(), 0, "nothing sharded at start");
 
@@ -328,11 +331,7 @@ decref_n(void *arg)
 
 FT_TEST(deltas_cross_threads)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -384,11 +383,7 @@ FT_TEST(deltas_cross_threads)
 // ------------------------------------------------------------ 3. exit with deltas
 FT_TEST(thread_exit_folds_its_deltas)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(1);
+    int64_t baseline = begin_test(1);
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -421,11 +416,7 @@ FT_TEST(thread_exit_folds_its_deltas)
 // ------------------------------------------------------------ 4. demotion, id reuse
 FT_TEST(demote_all_returns_to_normal_counting)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
@@ -500,11 +491,7 @@ FT_TEST(idle_objects_are_demoted_after_two_full_passes)
 
 FT_TEST(ids_are_reused)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     static _Atomic(int) freed[ROUNDS][GEN];
     static ft_object *objs[ROUNDS][GEN];
     memset(freed, 0, sizeof(freed));
@@ -629,11 +616,7 @@ read_and_keep(void *arg)
 
 FT_TEST(containers_of_sharded_items)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     _Atomic(int) freed_a[ITEMS], freed_b[ITEMS];
     ft_object *a[ITEMS], *b[ITEMS], *keys[ITEMS];
     ft_object *list = ft_list_new();
@@ -749,11 +732,7 @@ FT_TEST(containers_of_sharded_items)
 // ------------------------------------------------------------ 6. cycles
 FT_TEST(collection_frees_a_cycle_with_sharded_members)
 {
-    note_if_off();
-    ft_gc_disable();
-    ft_gc_collect();
-    int64_t baseline = ft_live_objects();
-    ft_ref_shard_set_threshold(2);
+    int64_t baseline = begin_test(2);
     _Atomic(int) freed_p = 0, freed_q = 0;
 
     // Garbage to be: l1 <-> l2, l1 also holds probe p; l1 and p are sharded.
