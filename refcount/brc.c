@@ -659,7 +659,7 @@ ft_brc_promote_all_in_pause(ft_object_stack *drops, bool promote)
             while ((obj = ft_object_stack_pop(&t->promote_queue)) != NULL) {
                 ft_object *one[1] = {obj};
                 if (promote) {
-                    ft_shard_promote_run(one, 1);
+                    ft_shard_promote_run(one, 1, false);   // its reference goes on drops
                 }
                 if (one[0] != NULL && ft_object_stack_push(drops, obj) < 0) {
                     // Pushing right after a pop never allocates (one spare chunk).
@@ -759,7 +759,7 @@ promote_run(ft_object **objs, size_t i, size_t n, uintptr_t tid)
     while (end < n && owner_of(objs[end]) == tid) {
         end++;
     }
-    ft_shard_promote_run(objs + i, end - i);
+    ft_shard_promote_run(objs + i, end - i, true);
     return end;
 }
 

@@ -81,9 +81,9 @@ ft_ref_shared_is_dead(intptr_t shared)
 void ft_shard_candidate(ft_object *obj);
 // A foreign decref found an object pending promotion.
 void ft_shard_note_pending(void);
-// Promotes objs[0..n) (n <= FT_SHARD_PENDING_MAX), see shard.c; promoted
-// entries become NULL.
-void ft_shard_promote_run(ft_object **objs, size_t n);
+// Promotes objs[0..n) (n <= FT_SHARD_PENDING_MAX), see shard.c; with
+// `consume`, promoted entries become NULL (their references are dropped).
+void ft_shard_promote_run(ft_object **objs, size_t n, bool consume);
 // A sharded object's header count changed by n (negative: references
 // dropped) / fell to <= 0 (a possible true zero: queue it for a pause).
 void ft_shard_header_add(ft_object *obj, intptr_t n);

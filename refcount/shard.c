@@ -526,11 +526,13 @@ publish(ft_object *obj, uint32_t id)
     ft_atomic_store_relaxed_uintptr(&obj->ob_tid, FT_TID_SHARDED | id);
 }
 
-// Promotes one object, consuming the donated reference, or returns false
-// (the caller drops that reference). See ft_shard_promote_run().
+// Promotes one object, with `consume` dropping the donated reference in
+// the fold, or returns false (the caller drops that reference). See
+// ft_shard_promote_run().
 static bool
-promote_one(ft_object *obj, uint32_t id)
+promote_one(ft_object *obj, uint32_t id, bool consume)
 {
+    intptr_t drop = consume ? FT_REF_SHARED_ONE : 0;
     // relaxed: with B1 rights nobody else changes an owned object's ob_tid
     // but a merge, which sets 0 and then MERGED (B2); promotions of one
     // object are serialized by the donation (one per threshold crossing)
@@ -557,7 +559,7 @@ promote_one(ft_object *obj, uint32_t id)
         publish(obj, id);
         do {
             // Clear tag and hot, drop the donated reference.
-            next = (shared & ~(FT_REF_HOT_MASK | FT_REF_TAG_MASK)) - FT_REF_SHARED_ONE;
+            next = (shared & ~(FT_REF_HOT_MASK | FT_REF_TAG_MASK)) - drop;
             // pairs: acq_rel CASes in brc.c (merges, decrefs, ft_ref_try_incref())
         } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
     } else {
@@ -578,8 +580,8 @@ promote_one(ft_object *obj, uint32_t id)
         publish(obj, id);
         FT_YIELD_POINT();
         do {
-            next = ft_ref_shared_make(ft_ref_shared_count(shared) + (intptr_t)local - 1,
-                                      FT_REF_MERGED);
+            next = ft_ref_shared_make(ft_ref_shared_count(shared) + (intptr_t)local,
+                                      FT_REF_MERGED) - drop;
             // pairs: acq_rel CASes in brc.c (merges, decrefs, ft_ref_try_incref())
         } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
     }
@@ -592,11 +594,14 @@ promote_one(ft_object *obj, uint32_t id)
 // The caller holds each object's donated reference, and for each either the
 // right to the owner's local count (B1: it is the owner, the owner exited,
 // or it holds the owner SUSPENDED) or the object is ownerless. Promotes
-// what it can; a promoted object's entry becomes NULL (its reference went
-// into the fold), the others keep theirs for the caller to drop. Ids for
-// the whole run are taken and returned under one lock each.
+// what it can; with `consume`, a promoted object's entry becomes NULL (its
+// reference went into the fold), and every other entry keeps its reference
+// for the caller to drop. Pauses pass !consume: a candidate whose donated
+// reference was its last must not show count 0 to the collector (G3); the
+// requester drops it after the restart. Ids for the whole run are taken
+// and returned under one lock each.
 void
-ft_shard_promote_run(ft_object **objs, size_t n)
+ft_shard_promote_run(ft_object **objs, size_t n, bool consume)
 {
     if (ft_shard_threshold_now() == 0 || n == 0) {
         return;
@@ -617,8 +622,10 @@ ft_shard_promote_run(ft_object **objs, size_t n)
     size_t promoted = 0;
     bool unused = false;
     for (size_t i = 0; i < got; i++) {
-        if (promote_one(objs[i], ids[i])) {
-            objs[i] = NULL;
+        if (promote_one(objs[i], ids[i], consume)) {
+            if (consume) {
+                objs[i] = NULL;
+            }
             ids[i] = 0;
             promoted++;
         } else {
@@ -654,7 +661,7 @@ promote_buffer_in_pause(ft_thread *t, ft_object_stack *drops, bool promote)
         return;
     }
     if (promote) {
-        ft_shard_promote_run(t->shard_pending, n);   // every owner is stopped: B1 is ours
+        ft_shard_promote_run(t->shard_pending, n, false);   // owners stopped: B1 is ours
     }
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n; i++) {
