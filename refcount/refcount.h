@@ -36,8 +36,8 @@ static_assert(offsetof(ft_object, ob_type) == 8, "ob_type offset");
 #else
 // Free-threaded build, 32 bytes.
 //
-// ob_ref_shared = count * 4 + state (count * 256 + hot * 32 + tag * 4 +
-// state with FT_SHARDED_RC); the count may be negative (only while QUEUED, or while
+// ob_ref_shared = count * 4 + state (count * 32 + hot * 4 + state with
+// FT_SHARDED_RC); the count may be negative (only while QUEUED, or while
 // sharded); states only rise:
 //   state | name           | meaning
 //   0     | DEFAULT        | owner alive and counting in ob_ref_local
@@ -71,26 +71,19 @@ static_assert(offsetof(ft_object, ob_type) == 24, "ob_type offset");
 static_assert((-8 >> 2) == -2, "arithmetic right shift extracts negative counts");
 
 #if FT_SHARDED_RC
-// With sharded counting the word is count * 256 + hot * 32 + tag * 4 +
-// state. `tag` (bits 2-4) remembers which thread made the last foreign
-// decref (1 + tid % 7; 0 = none yet) and `hot` (bits 5-7) counts the foreign
-// decrefs that came from another thread than the previous one: evidence
-// that several non-owners count the object, which is what bounces its line
-// (refcount/shard.c promotes it when `hot` reaches the threshold). A single
-// foreign thread never promotes: its atomics are uncontended. Increments
-// add 256 and leave the low bits alone, so fetch_add still works; only the
-// decref CAS touches tag and hot.
-#  define FT_REF_SHARED_SHIFT 8
-#  define FT_REF_SHARED_ONE ((intptr_t)256)
-#  define FT_REF_TAG_ONE ((intptr_t)4)
-#  define FT_REF_TAG_MASK ((intptr_t)0x1c)
-#  define FT_REF_HOT_ONE ((intptr_t)32)
-#  define FT_REF_HOT_MASK ((intptr_t)0xe0)
+// With sharded counting the word is count * 32 + hot * 4 + state: `hot`
+// (bits 2-4) counts the foreign decrefs whose CAS lost a race with another
+// thread's update of this word -- the cache-line contention that sharding
+// removes (refcount/shard.c promotes the object when `hot` reaches the
+// threshold). Increments add 32 and leave the low bits alone, so fetch_add
+// still works; only the decref CAS touches `hot`.
+#  define FT_REF_SHARED_SHIFT 5
+#  define FT_REF_SHARED_ONE ((intptr_t)32)
+#  define FT_REF_HOT_ONE ((intptr_t)4)
+#  define FT_REF_HOT_MASK ((intptr_t)0x1c)
 #else
 #  define FT_REF_SHARED_SHIFT 2
 #  define FT_REF_SHARED_ONE ((intptr_t)4)
-#  define FT_REF_TAG_ONE ((intptr_t)0)
-#  define FT_REF_TAG_MASK ((intptr_t)0)
 #  define FT_REF_HOT_ONE ((intptr_t)0)
 #  define FT_REF_HOT_MASK ((intptr_t)0)
 #endif
@@ -141,12 +134,19 @@ FT_API int ft_ref_is_sharded(ft_object *obj);
 // object. Returns the number of objects freed, or -1 with the error set.
 #define FT_SHARD_SYNC_DEMOTE_ALL 1
 FT_API int64_t ft_ref_shard_sync(int flags);
-// How many times an unsharded object's foreign decrefs must come from
-// another thread than the previous foreign decref before it is promoted,
-// 1-7; 0 turns promotion off. The default is 4, or FT_SHARD_THRESHOLD from
-// the environment at ft_init().
+// How many contended foreign decrefs (whose CAS on the shared word lost a
+// race) an unsharded object takes before it is promoted, 1-7; 0 turns
+// promotion off. The default is 4, or FT_SHARD_THRESHOLD from the
+// environment at ft_init().
 FT_API void ft_ref_shard_set_threshold(int threshold);
 FT_API int ft_ref_shard_threshold(void);
+// Promotes obj now, whatever its traffic (research, tests: like CPython's
+// per-thread counts for chosen types): the caller holds a reference. The
+// promotion is done when this returns, unless obj's owner is another
+// attached thread: then at that thread's next safepoint or the next pause
+// (ft_ref_shard_sync). Returns 0, or -1 with the error set; a no-op that
+// returns 0 without FT_SHARDED_RC, with threshold 0, or for an immortal.
+FT_API int ft_ref_shard_promote(ft_object *obj);
 FT_API int64_t ft_ref_shard_live(void);   // objects sharded now
 // Immortalizes an object that is still private to the caller (I1).
 FT_API void ft_ref_make_immortal(ft_object *obj);

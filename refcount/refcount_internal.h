@@ -43,24 +43,13 @@ ft_ref_shared_make(intptr_t count, intptr_t state)
     return count * FT_REF_SHARED_ONE + state;
 }
 
-// The contention counter and last-foreign-decrefer tag of an unsharded
-// object (FT_SHARDED_RC; always 0 without). See refcount.h.
+// The contention counter of an unsharded object (FT_SHARDED_RC; always 0
+// without). See refcount.h.
 static inline intptr_t
 ft_ref_shared_hot(intptr_t shared)
 {
 #  if FT_SHARDED_RC
     return (shared & FT_REF_HOT_MASK) / FT_REF_HOT_ONE;
-#  else
-    (void)shared;
-    return 0;
-#  endif
-}
-
-static inline intptr_t
-ft_ref_shared_tag(intptr_t shared)
-{
-#  if FT_SHARDED_RC
-    return (shared & FT_REF_TAG_MASK) / FT_REF_TAG_ONE;
 #  else
     (void)shared;
     return 0;

@@ -9,11 +9,12 @@
 // uncontended foreign pairs cost ~26 ns. A list read by several threads
 // pays that on every item it hands out.
 //
-// The design in one paragraph. An unsharded object's foreign decrefs
-// record which thread made the last one (a 3-bit tag) and count how often
-// that changed (a 3-bit counter), in 6 spare bits of ob_ref_shared, inside
-// the CAS the decref does anyway. The decref whose change reaches the
-// threshold keeps its reference and buffers the object as a candidate. The
+// The design in one paragraph. An unsharded object's foreign decrefs count,
+// in 3 spare bits of ob_ref_shared and inside the CAS the decref does
+// anyway, how many of them lost a CAS race with another thread's update of
+// that word. The decref whose count reaches the threshold keeps its
+// reference and buffers the object as a candidate (ft_ref_shard_promote()
+// does the same on request). The
 // thread promotes its candidates in batches (buffer full, repeated decrefs
 // on pending objects, detach, exit, sync, collect) with the right to the
 // owner's local count, exactly as biased counting merges (B1): as the
@@ -65,10 +66,16 @@
 //      one (suspect, never a direct free); one whose CAS came first cannot
 //      have reached 0. Merges never write an ownerless object's ob_tid.
 //
-// Hotness. Only alternation between foreign threads counts: a single
-// foreign thread's atomics are uncontended (~7 ns) and promotion costs a
-// lock round and a fold, so a 1-thread reader of another thread's objects
-// stays on biased counting.
+// Hotness. Only contention counts -- a foreign decref whose CAS failed
+// because another thread changed the word between its load and its CAS --
+// since that is what bounces the line (~150 ns per pair per thread on the
+// development VM, against ~25 ns for an uncontended foreign pair). A first
+// version counted changes of foreign decrefer (a 3-bit tag of the last
+// one): read_shared, whose two threads read 2 * 10^5 objects each pass but
+// rarely the same one at the same moment, then promoted every object, and
+// in `./ftrt compare` (units of ~50 ms) its 2-thread scaling fell from
+// 1.88-1.97 (biased only) to 1.38-1.59: promotion cost more than the
+// uncontended atomics it removed.
 //
 // Prompt enough. Suspects wait for the next pause: one is requested (the
 // pushing thread's eval breaker, FT_EB_SHARD) once SUSPECT_BATCH of them
@@ -365,6 +372,24 @@ ft_shard_flush(void)
     }
 }
 
+// On request: the reference a donating decref would have kept, then the
+// same batch promotion (one entry).
+static void
+promote_request(ft_object *obj)
+{
+    if (ft_shard_threshold_now() == 0 || is_sharded(obj) ||
+        // relaxed: the immortal marker never changes for a live object
+        ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
+        return;
+    }
+    ft_incref(obj);
+    ft_object *one[1] = {obj};
+    ft_brc_promote_batch(one, 1);
+    if (one[0] != NULL) {
+        ft_decref(obj);   // not promoted now (or queued to its owner)
+    }
+}
+
 // ------------------------------------------------------------ the registry
 // All of this section runs with the world stopped, by the requester (S4),
 // with runtime.threads_mutex held so the thread list is stable.
@@ -558,8 +583,8 @@ promote_one(ft_object *obj, uint32_t id, bool consume)
         }
         publish(obj, id);
         do {
-            // Clear tag and hot, drop the donated reference.
-            next = (shared & ~(FT_REF_HOT_MASK | FT_REF_TAG_MASK)) - drop;
+            // Clear hot, drop the donated reference (with `consume`).
+            next = (shared & ~FT_REF_HOT_MASK) - drop;
             // pairs: acq_rel CASes in brc.c (merges, decrefs, ft_ref_try_incref())
         } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
     } else {
@@ -914,6 +939,12 @@ set_threshold(int threshold)
     (void)threshold;
 }
 
+static void
+promote_request(ft_object *obj)
+{
+    (void)obj;
+}
+
 int
 ft_ref_shard_threshold(void)
 {
@@ -1000,4 +1031,18 @@ ft_ref_shard_set_threshold(int threshold)
         return;
     }
     set_threshold(threshold);
+}
+
+int
+ft_ref_shard_promote(ft_object *obj)
+{
+    if (!ft_thread_check_attached("ft_ref_shard_promote")) {
+        return -1;
+    }
+    if (obj == NULL) {
+        ft_err_set(FT_ERR_VALUE, "ft_ref_shard_promote: NULL object");
+        return -1;
+    }
+    promote_request(obj);
+    return 0;
 }

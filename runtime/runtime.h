@@ -141,7 +141,6 @@ typedef struct ft_tls_state {
     uintptr_t cs_top;                  // owner only: ft_cs * | INACTIVE bit
     uint64_t *shard_tab;               // owner only (a pause's requester while we are stopped)
     uint32_t shard_cap;                // owner only: entries in shard_tab
-    uint32_t shard_tag_bits;           // owner only: our tag in ob_ref_shared (refcount.h)
     ft_hot_stats stats;                // atomic: owner writes / ft_stats_json reads
 } ft_tls_state;
 

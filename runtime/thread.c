@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "refcount/refcount.h"
 #include "runtime/runtime_internal.h"
 
 __thread ft_tls_state ft_tls __attribute__((tls_model("initial-exec"))) = {
@@ -83,12 +82,6 @@ register_thread(ft_thread *t)
     t->tls = &ft_tls;
     ft_tls.shard_tab = NULL;
     ft_tls.shard_cap = 0;
-#if FT_SHARDED_RC
-    // 1 + tid % 7: consecutive threads differ; 0 means "no decrefer yet"
-    ft_tls.shard_tag_bits = (uint32_t)((1 + t->tid % 7) * (uintptr_t)FT_REF_TAG_ONE);
-#else
-    ft_tls.shard_tag_bits = 0;
-#endif
     memset(&ft_tls.stats, 0, sizeof(ft_tls.stats));
     // relaxed: nobody else knows this thread yet
     ft_atomic_store_relaxed_u32(&ft_tls.eval_breaker, 0);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -18,6 +19,14 @@
 #else
 #    define SHARDED 0
 #endif
+
+// Contention-driven promotion needs two threads running at once: true on
+// machines with at least two online CPUs.
+static inline bool
+probe_parallel_cpus(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
 
 typedef struct probe_object {
     ft_object ob_base;

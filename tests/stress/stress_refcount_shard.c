@@ -161,6 +161,12 @@ traffic_main(void *arg)
                 w->held[i]--;
             }
             w->last_drops++;
+        } else if (op == 29 && ((r >> 24) % 16) == 0 && w->held[i] > 0) {
+            // Promotion on request, besides what contention promotes.
+            check_alive(w, i);
+            if (ft_ref_shard_promote(t->objs[i]) != 0) {
+                w->violations++;
+            }
         } else {
             ft_safepoint();
         }
@@ -412,6 +418,9 @@ link_main(void *arg)
         int pass = held[i] > 0 ? (int)((r >> 16) % (uint64_t)(held[i] + 1)) : 0;
         job->outbox[i] = pass;
         job->kept[i] = held[i] - pass;  // never dropped by us: folded at exit
+        if ((r >> 28) % 4 == 0 && held[i] > 0 && ft_ref_shard_promote(job->objs[i]) != 0) {
+            job->violations++;   // chains are sequential: promotion only on request
+        }
         if ((r >> 24) % 4 == 0) {
             ft_safepoint();
         }

@@ -24,9 +24,8 @@ FT_TEST_RAW(header_size_and_offsets)
     FT_EXPECT_EQ(offsetof(ft_object, ob_ref_shared), 16, "ob_ref_shared offset");
     FT_EXPECT_EQ(offsetof(ft_object, ob_type), 24, "ob_type offset");
 #if FT_SHARDED_RC
-    FT_EXPECT_EQ(FT_REF_SHARED_ONE, 256, "one shared reference is 256 (state, tag, hot bits)");
-    FT_EXPECT_EQ(FT_REF_TAG_MASK, 0x1c, "tag bits 2-4");
-    FT_EXPECT_EQ(FT_REF_HOT_MASK, 0xe0, "hot bits 5-7");
+    FT_EXPECT_EQ(FT_REF_SHARED_ONE, 32, "one shared reference is 32 (state and hot bits)");
+    FT_EXPECT_EQ(FT_REF_HOT_MASK, 0x1c, "hot bits 2-4");
 #else
     FT_EXPECT_EQ(FT_REF_SHARED_ONE, 4, "one shared reference is 4 (two state bits)");
 #endif

@@ -94,22 +94,27 @@ serve_own_queue(void)
     ft_safepoint();
 }
 
-// Makes each object a candidate. Promotion needs foreign decrefs that keep
-// coming from different threads (refcount.h: `hot` counts the changes of
-// the last foreign decrefer; the first decref only records it; a single
-// foreign thread never promotes), so threshold + 1 threads, one after the
-// other (consecutive thread ids, so consecutive tags differ), each do one
-// incref/decref pair per object.
+// Asks for promotion from another thread while main waits in the join
+// (detached): the promoter holds main SUSPENDED and promotes on its behalf
+// (B1), the path a contended foreign decref takes. Adaptive promotion
+// (contention) has its own test: it depends on timing.
+static void
+foreign_promote(void *arg)
+{
+    objs_job *job = arg;
+    for (int i = 0; i < job->n; i++) {
+        if (ft_ref_shard_promote(job->objs[i]) != 0) {
+            return;
+        }
+    }
+}
+
 static bool
 make_candidates(ft_object **objs, int n)
 {
-    int threshold = ft_ref_shard_threshold();
-    int threads = (threshold > 0 ? threshold : 2) + 1;
     objs_job job = {objs, n, 1};
-    for (int k = 0; k < threads; k++) {
-        if (!run_thread(foreign_pairs, &job)) {
-            return false;
-        }
+    if (!run_thread(foreign_promote, &job)) {
+        return false;
     }
     serve_own_queue();
     return true;
@@ -194,7 +199,7 @@ FT_TEST(promotion_then_freed_by_the_next_pause)
     ft_gc_enable();
 }
 
-FT_TEST(no_promotion_below_threshold_from_one_thread_or_when_off)
+FT_TEST(no_promotion_without_contention_or_when_off)
 {
     note_if_off();
     ft_gc_disable();
@@ -204,30 +209,27 @@ FT_TEST(no_promotion_below_threshold_from_one_thread_or_when_off)
         objs[i] = probe_new(&freed[i]);
         FT_REQUIRE(objs[i] != NULL, "probe_new");
     }
-    // objs[0]: three threads in turn make two changes of decrefer, one short of 3.
-    ft_ref_shard_set_threshold(3);
-    objs_job job = {&objs[0], 1, 1};
-    for (int k = 0; k < 3; k++) {
-        FT_REQUIRE(run_thread(foreign_pairs, &job), "foreign thread");
-    }
-    // objs[1]: one foreign thread, many decrefs: uncontended, never promoted.
+    // objs[0]: ten foreign threads one after the other, threshold 1: many
+    // foreign decrefs from many threads, none contended.
     ft_ref_shard_set_threshold(1);
-    job = (objs_job){&objs[1], 1, 200};
-    FT_REQUIRE(run_thread(foreign_pairs, &job), "foreign thread");
-    // objs[2]: promotion off, many threads in turn.
-    ft_ref_shard_set_threshold(0);
-    job = (objs_job){&objs[2], 1, 1};
+    objs_job job = {&objs[0], 1, 20};
     for (int k = 0; k < 10; k++) {
         FT_REQUIRE(run_thread(foreign_pairs, &job), "foreign thread");
     }
-    // objs[3], the control: threshold 1 and two threads in turn promote it.
+    // objs[1]: one foreign thread, many decrefs: uncontended, never promoted.
+    job = (objs_job){&objs[1], 1, 2000};
+    FT_REQUIRE(run_thread(foreign_pairs, &job), "foreign thread");
+    // objs[2]: promotion off: even a request is a no-op.
+    ft_ref_shard_set_threshold(0);
+    FT_EXPECT_EQ(ft_ref_shard_promote(objs[2]), 0, "promote with promotion off");
+    job = (objs_job){&objs[2], 1, 1};
+    FT_REQUIRE(run_thread(foreign_promote, &job), "foreign thread");
+    // objs[3], the control: a request with threshold 1.
     ft_ref_shard_set_threshold(1);
     job = (objs_job){&objs[3], 1, 1};
-    for (int k = 0; k < 2; k++) {
-        FT_REQUIRE(run_thread(foreign_pairs, &job), "foreign thread");
-    }
+    FT_REQUIRE(run_thread(foreign_promote, &job), "foreign thread");
     FT_EXPECT_EQ(ft_ref_shard_sync(0), 0, "sync");
-    FT_EXPECT(!ft_ref_is_sharded(objs[0]), "promoted below the threshold");
+    FT_EXPECT(!ft_ref_is_sharded(objs[0]), "promoted without contention");
     FT_EXPECT(!ft_ref_is_sharded(objs[1]), "promoted by a single foreign thread");
     FT_EXPECT(!ft_ref_is_sharded(objs[2]), "promoted with promotion off");
     FT_EXPECT_EQ(ft_ref_is_sharded(objs[3]), SHARDED, "the control was not promoted");
@@ -245,6 +247,75 @@ FT_TEST(no_promotion_below_threshold_from_one_thread_or_when_off)
     ft_gc_enable();
 }
 
+// Adaptive promotion: two foreign threads hammer one object at the same
+// time; their decrefs' CASes lose races, and the object is promoted. Timing
+// dependent by nature, so bounded: up to 5 s of pairs, and asserted only
+// with two CPUs online.
+typedef struct hammer_job {
+    ft_object *obj;
+    _Atomic(int) *stop;
+    int64_t pairs;
+} hammer_job;
+
+static void
+hammer(void *arg)
+{
+    hammer_job *job = arg;
+    // pairs: release store in contention_promotes() (a flag only)
+    while (!ft_atomic_load_acquire_int(job->stop)) {
+        for (int i = 0; i < 1000; i++) {
+            ft_incref(job->obj);
+            ft_decref(job->obj);
+        }
+        job->pairs += 1000;
+        ft_safepoint();
+    }
+}
+
+FT_TEST(contention_promotes)
+{
+    int64_t baseline = begin_test(1);
+    _Atomic(int) freed = 0;
+    ft_object *obj = probe_new(&freed);
+    FT_REQUIRE(obj != NULL, "probe_new");
+    _Atomic(int) stop = 0;
+    hammer_job jobs[2] = {{obj, &stop, 0}, {obj, &stop, 0}};
+    ft_thread *t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = ft_thread_start(hammer, &jobs[i]);
+        FT_REQUIRE(t[i] != NULL, "ft_thread_start");
+    }
+    int64_t deadline = probe_now_ns() + 5 * (int64_t)1000000000;
+    bool promoted = false;
+    FT_BEGIN_ALLOW_THREADS
+    while (!promoted && probe_now_ns() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        promoted = ft_ref_is_sharded(obj) != 0;
+    }
+    // pairs: acquire loads in hammer()
+    ft_atomic_store_release_int(&stop, 1);
+    FT_END_ALLOW_THREADS
+    for (int i = 0; i < 2; i++) {
+        FT_EXPECT_EQ(ft_thread_join(t[i]), 0, "join");
+    }
+    FT_EXPECT(ft_ref_shard_sync(0) >= 0, "sync");
+    promoted = ft_ref_is_sharded(obj) != 0;
+    printf("  contention: %s after %lld + %lld pairs\n", promoted ? "promoted" : "not promoted",
+           (long long)jobs[0].pairs, (long long)jobs[1].pairs);
+    if (SHARDED && probe_parallel_cpus()) {
+        FT_EXPECT(promoted, "two threads hammering one object did not promote it");
+    } else if (!SHARDED) {
+        FT_EXPECT(!promoted, "promoted in a build without sharded counts");
+    }
+    FT_EXPECT_EQ(ft_ref_count_approx(obj), 1, "exact count after the sync");
+    ft_decref(obj);
+    ft_gc_collect();
+    FT_EXPECT_EQ(probe_freed(&freed), 1, "freed exactly once");
+    FT_EXPECT_EQ(ft_live_objects(), baseline, "live objects back to the baseline");
+    ft_gc_enable();
+}
+
 // The decref that reaches the threshold comes from a thread that stays
 // alive while the owner (main) is attached and not at a safepoint: the
 // candidate cannot be promoted on the owner's behalf then, and the sync must
@@ -259,9 +330,7 @@ static void
 last_pair_then_wait(void *arg)
 {
     attached_job *job = arg;
-    ft_incref(job->obj);
-    ft_decref(job->obj);
-    ft_safepoint();  // hands the candidate on (to the attached owner's queue)
+    ft_ref_shard_promote(job->obj);  // main is attached: queued to it
     flag_set(&job->done);
     flag_wait_attached(&job->go);
 }
@@ -274,10 +343,6 @@ FT_TEST(promotion_while_the_owner_is_attached)
     _Atomic(int) freed = 0;
     ft_object *obj = probe_new(&freed);
     FT_REQUIRE(obj != NULL, "probe_new");
-    objs_job pairs = {&obj, 1, 1};
-    for (int k = 0; k < 2; k++) {  // tag set, one change: one short of 2
-        FT_REQUIRE(run_thread(foreign_pairs, &pairs), "foreign thread");
-    }
     attached_job job = {.obj = obj};
     ft_thread *t = ft_thread_start(last_pair_then_wait, &job);
     FT_REQUIRE(t != NULL, "ft_thread_start");
@@ -634,8 +699,8 @@ FT_TEST(containers_of_sharded_items)
         ft_decref(a[i]);  // the containers hold the only references
         ft_decref(b[i]);
     }
-    // threshold + 1 readers in turn: the items' foreign decrefs come from
-    // changing threads (see make_candidates()).
+    // Three readers in turn (uncontended: no promotion by itself), then
+    // promotion on request from another thread.
     for (int k = 0; k < 3; k++) {
         container_job job = {.list = list,
                              .dict = dict,
@@ -646,11 +711,11 @@ FT_TEST(containers_of_sharded_items)
         FT_REQUIRE(run_thread(read_and_drop, &job), "reader");
         FT_EXPECT_EQ(job.wrong, 0, "foreign reads returned the wrong items");
     }
-    serve_own_queue();
+    FT_REQUIRE(make_candidates(a, ITEMS) && make_candidates(b, ITEMS), "promoter");
     FT_EXPECT_EQ(ft_ref_shard_sync(0), 0, "promoting sync freed something");
     for (int i = 0; i < ITEMS; i++) {
-        FT_EXPECT_EQ(ft_ref_is_sharded(a[i]), SHARDED, "list item promoted by reads");
-        FT_EXPECT_EQ(ft_ref_is_sharded(b[i]), SHARDED, "dict value promoted by reads");
+        FT_EXPECT_EQ(ft_ref_is_sharded(a[i]), SHARDED, "list item promoted");
+        FT_EXPECT_EQ(ft_ref_is_sharded(b[i]), SHARDED, "dict value promoted");
         FT_EXPECT_EQ(ft_ref_count_approx(a[i]), 1, "the list's reference");
         FT_EXPECT_EQ(ft_ref_count_approx(b[i]), 1, "the dict's reference");
     }
