@@ -1003,8 +1003,9 @@ def section_sharded(wls, flavours, summary):
     top = tn[-1] if tn else 1
     header += [f"sharded RC ops @{top}", f"promoted/rep @{top}"]
     out = ["## Sharded reference counts (issue 8)", "",
-           f"{ft} promotes objects whose foreign decrefs keep coming from "
-           f"different threads to per-thread counts (refcount/shard.c); {off} "
+           f"{ft} promotes objects whose foreign decrefs keep losing CAS "
+           f"races (several threads counting them at once) to per-thread "
+           f"counts (refcount/shard.c); {off} "
            "is the same FT build with FT_SHARDED_RC=OFF (biased counting "
            "only). One-thread time ratio (above 1 = sharding costs), scaling "
            "N·t1/tN of both, and the share of refcount operations that took "
