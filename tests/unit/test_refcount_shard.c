@@ -40,6 +40,22 @@ begin_test(int threshold)
     return ft_live_objects();
 }
 
+// Drops the last reference of a sharded (or, off, a plain) object: freed
+// by the next pause, exactly once; then nothing left behind.
+static void
+end_with_last_drop(ft_object *obj, _Atomic(int) *freed, int64_t baseline)
+{
+    ft_decref(obj);
+    FT_EXPECT_EQ(probe_freed(freed), SHARDED ? 0 : 1, "freed before a pause / not at decref");
+    FT_EXPECT_EQ(ft_ref_shard_sync(0), SHARDED ? 1 : 0, "objects freed by the sync");
+    FT_EXPECT_EQ(probe_freed(freed), 1, "freed exactly once");
+    FT_EXPECT_EQ(ft_ref_shard_live(), 0, "no sharded object left");
+    ft_gc_collect();
+    FT_EXPECT_EQ(probe_freed(freed), 1, "freed exactly once");
+    FT_EXPECT_EQ(ft_live_objects(), baseline, "live objects back to the baseline");
+    ft_gc_enable();
+}
+
 #if FT_SHARDED_RC
 static uint32_t
 shard_id(ft_object *obj)
@@ -434,15 +450,7 @@ FT_TEST(deltas_cross_threads)
     FT_EXPECT_EQ(probe_freed(&freed), 0, "alive");
     FT_EXPECT_EQ(ft_ref_is_sharded(obj), SHARDED, "still sharded before the last drop");
 
-    ft_decref(obj);
-    FT_EXPECT_EQ(probe_freed(&freed), SHARDED ? 0 : 1, "freed before a pause / not at decref");
-    FT_EXPECT_EQ(ft_ref_shard_sync(0), SHARDED ? 1 : 0, "objects freed by the sync");
-    FT_EXPECT_EQ(probe_freed(&freed), 1, "freed exactly once");
-    FT_EXPECT_EQ(ft_ref_shard_live(), 0, "no sharded object left");
-    ft_gc_collect();
-    FT_EXPECT_EQ(probe_freed(&freed), 1, "freed exactly once");
-    FT_EXPECT_EQ(ft_live_objects(), baseline, "live objects back to the baseline");
-    ft_gc_enable();
+    end_with_last_drop(obj, &freed, baseline);
 }
 
 // ------------------------------------------------------------ 3. exit with deltas
@@ -468,14 +476,7 @@ FT_TEST(thread_exit_folds_its_deltas)
     }
     FT_EXPECT_EQ(ft_ref_count_approx(obj), 1, "those decrefs went to the header");
     FT_EXPECT_EQ(probe_freed(&freed), 0, "alive");
-    ft_decref(obj);
-    FT_EXPECT_EQ(probe_freed(&freed), SHARDED ? 0 : 1, "freed before a pause / not at decref");
-    FT_EXPECT_EQ(ft_ref_shard_sync(0), SHARDED ? 1 : 0, "objects freed by the sync");
-    FT_EXPECT_EQ(probe_freed(&freed), 1, "freed exactly once");
-    ft_gc_collect();
-    FT_EXPECT_EQ(probe_freed(&freed), 1, "freed exactly once");
-    FT_EXPECT_EQ(ft_live_objects(), baseline, "live objects back to the baseline");
-    ft_gc_enable();
+    end_with_last_drop(obj, &freed, baseline);
 }
 
 // ------------------------------------------------------------ 4. demotion, id reuse
