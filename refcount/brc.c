@@ -413,9 +413,9 @@ ft_ref_decref_shared(ft_object *obj)
             }
         }
 #endif
+        contended = true;   // taken into account only if the CAS below fails
         // Also the other foreign decrefs (the last one deallocates: B7).
         // pairs: acq_rel CAS in merge_explicit() / ft_ref_merge_zero_local()
-        contended = true;   // taken into account only if the CAS below fails
     } while (!ft_atomic_cas_acq_rel_intptr(&obj->ob_ref_shared, &shared, next));
 #if !FT_SHARDED_RC
     (void)contended;

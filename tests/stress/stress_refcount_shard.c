@@ -144,9 +144,9 @@ traffic_main(void *arg)
                 mine = t->objs[i];
                 w->held[i]--;
             }
-            // pairs: the acq_rel exchanges of other workers and of the main
-            // thread's drain (the release publishes our reference, the
-            // acquire orders the previous holder's writes before our use)
+            // The release publishes our reference, the acquire orders the
+            // previous holder's writes before our use.
+            // pairs: acq_rel exchange in traffic_main() / run_traffic()
             ft_object *old = ft_atomic_exchange_acq_rel_ptr(&t->slots[k], mine);
             if (old != NULL) {
                 int j = index_of(t, old);
@@ -319,9 +319,9 @@ run_traffic(int threshold)
               p.syncs + p.demote_alls + p.collections);
 
     // A candidate handed to main while it was attached (between joins) waits
-    // in main's promote queue for main's next safepoint: syncs and
-    // collections do not serve the caller's queue (the unit test
-    // promotion_while_the_owner_is_attached covers that); serve it here.
+    // in main's promote queue for main's next safepoint or the next pause
+    // (promotion_while_the_owner_is_attached checks the pause); serve it
+    // here as an interpreter loop would.
     ft_safepoint();
     // Drain the slots: the last references to the unanchored objects.
     for (int k = 0; k < NSLOTS; k++) {

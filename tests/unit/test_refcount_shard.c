@@ -97,13 +97,11 @@ run_thread(void (*fn)(void *), void *arg)
     return ft_thread_join(t) == 0;
 }
 
-// A candidate whose last decref came from a thread that exited while we
-// (the owner) were still attached -- between ft_thread_start() and the
-// detach in ft_thread_join() -- waits in our promote queue for our next
-// safepoint; ft_ref_shard_sync() and ft_gc_collect() do not serve the
-// caller's queue (promotion_while_the_owner_is_attached checks that part).
-// Serve it, as an interpreter loop would, so that the other tests do not
-// depend on that race.
+// A candidate handed to us while we (the owner) were still attached --
+// between ft_thread_start() and the detach in ft_thread_join() -- waits in
+// our promote queue for our next safepoint or the next pause
+// (promotion_while_the_owner_is_attached checks the pause). Serve it, as an
+// interpreter loop would, so that the other tests do not depend on that race.
 static void
 serve_own_queue(void)
 {
