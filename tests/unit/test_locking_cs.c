@@ -134,8 +134,17 @@ FT_TEST(cs_blocked_nested_section_lets_others_into_outer)
     FT_REQUIRE(t != NULL, "ft_thread_start: %s", ft_err_message());
     FT_EXPECT(ft_test_wait_flag(&s.in_outer, WAIT_LIMIT_S), "worker never entered");
     FT_EXPECT(spin_until_parked(&s.inner), "worker never blocked on the inner mutex");
-    // The blocked worker detached, so its outer section released its lock.
-    bool got_outer = ft_mutex_try_lock(&s.outer);
+    // The blocked worker detaches, so its outer section releases its lock.
+    // The parked bit is set just before that detach (under the parking
+    // bucket lock), so allow the worker the rest of its way to sleep: it
+    // cannot take outer back while main holds inner.
+    bool got_outer = false;
+    for (int64_t i = 0; i < (int64_t)WAIT_LIMIT_S * 20000 && !got_outer; i++) {
+        got_outer = ft_mutex_try_lock(&s.outer);
+        if (!got_outer) {
+            usleep(50);
+        }
+    }
     FT_EXPECT(got_outer, "outer object still locked by a blocked thread");
     if (got_outer) {
         ft_mutex_unlock(&s.outer);
