@@ -263,8 +263,8 @@ FT_TEST(no_promotion_without_contention_or_when_off)
 
 // Adaptive promotion: two foreign threads hammer one object at the same
 // time; their decrefs' CASes lose races, and the object is promoted. Timing
-// dependent by nature, so bounded: up to 5 s of pairs, and asserted only
-// with two CPUs online.
+// dependent by nature, so bounded: up to 20 s of pairs (typically 10-300k
+// pairs, milliseconds), and asserted only with two CPUs online.
 typedef struct hammer_job {
     ft_object *obj;
     _Atomic(int) *stop;
@@ -299,7 +299,7 @@ FT_TEST(contention_promotes)
         t[i] = ft_thread_start(hammer, &jobs[i]);
         FT_REQUIRE(t[i] != NULL, "ft_thread_start");
     }
-    int64_t deadline = probe_now_ns() + 5 * (int64_t)1000000000;
+    int64_t deadline = probe_now_ns() + 20 * (int64_t)1000000000;
     bool promoted = false;
     FT_BEGIN_ALLOW_THREADS
     while (!promoted && probe_now_ns() < deadline) {
@@ -317,7 +317,9 @@ FT_TEST(contention_promotes)
     promoted = ft_ref_is_sharded(obj) != 0;
     printf("  contention: %s after %lld + %lld pairs\n", promoted ? "promoted" : "not promoted",
            (long long)jobs[0].pairs, (long long)jobs[1].pairs);
-    if (SHARDED && probe_parallel_cpus()) {
+    // TSan runs atomics on a shadow lock, so lost CAS races are rare there
+    // (one run needed 6 * 10^6 pairs): it only reports.
+    if (SHARDED && probe_parallel_cpus() && !FT_TSAN) {
         FT_EXPECT(promoted, "two threads hammering one object did not promote it");
     } else if (!SHARDED) {
         FT_EXPECT(!promoted, "promoted in a build without sharded counts");
