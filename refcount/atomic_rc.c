@@ -106,12 +106,6 @@ ft_ref_count_approx(ft_object *obj)
 }
 #endif
 
-int64_t
-ft_ref_merge_in_pause(ft_object *obj)
-{
-    return ft_ref_count_approx(obj);   // one count already: nothing to fold
-}
-
 // ------------------------------------------------------------ thread hooks
 // No queues: every hook is a no-op.
 void

@@ -665,25 +665,6 @@ ft_brc_promote_all_in_pause(ft_object_stack *drops, bool promote)
 }
 #endif
 
-int64_t
-ft_ref_merge_in_pause(ft_object *obj)
-{
-    FT_ASSERT(ft_world_is_requester() || ft_gil_is_enabled(),
-              "brc: ft_ref_merge_in_pause outside a pause");
-    // relaxed: the world is stopped; only the marker is compared
-    if (ft_atomic_load_relaxed_u32(&obj->ob_ref_local) == FT_REF_LOCAL_IMMORTAL) {
-        return ft_ref_count_approx(obj);
-    }
-#if FT_SHARDED_RC
-    // relaxed: the world is stopped. Sharded objects are ownerless already;
-    // their header is the true count once ft_shard_in_pause() has folded.
-    if ((intptr_t)ft_atomic_load_relaxed_uintptr(&obj->ob_tid) < 0) {
-        return ft_ref_count_in_pause(obj);
-    }
-#endif
-    return (int64_t)merge_explicit(obj, 0, false);
-}
-
 // Moves a dead thread's entries to the survivor, which merges them at its
 // next safepoint: the dead owner cannot write its local counts any more.
 static void

@@ -14,11 +14,6 @@
 #include "runtime/config.h"
 #include "runtime/runtime_internal.h"
 
-// For the collector (DESIGN.md §4.10 step 5), with the world stopped: folds
-// the object's local count into its shared word (MERGED, ob_tid 0) so that
-// any thread may drop the collector's references afterwards, and returns
-// its true count. Builds without biased counting only return the count.
-int64_t ft_ref_merge_in_pause(ft_object *obj);
 
 #if FT_REFCOUNT_BIASED || FT_REFCOUNT_ATOMIC
 // ob_ref_shared helpers (biased build; see the state table in refcount.h).
