@@ -499,10 +499,9 @@ static void
 resolve(ft_object *obj, uint32_t id, bool full, bool demote_all, ft_object_stack *drops,
         pause_result *res)
 {
-    // A dead object whose push fails keeps its deltas' sum in the header
-    // and is retried by the next pause: so fold the deltas only once we
-    // know where it goes.
-    sum_result sum = sum_entries(id, false, false);
+    // One walk over the tables: sum, and zero the deltas (and, in a full
+    // pass, the touches, after reading them for demotion).
+    sum_result sum = sum_entries(id, true, full);
     // relaxed: the world is stopped (S4)
     intptr_t header = ft_atomic_load_relaxed_intptr(&obj->ob_ref_shared);
     int64_t count = (int64_t)ft_ref_shared_count(header) + sum.deltas;
@@ -511,10 +510,17 @@ resolve(ft_object *obj, uint32_t id, bool full, bool demote_all, ft_object_stack
     }
     if (count == 0) {
         if (ft_object_stack_push(drops, obj) < 0) {
-            res->requeue = true;   // stays sharded, header <= 0: found again
+            // Stays sharded with its (zero) true count in the header, and
+            // SUSPECT: the next pause, a full one, finds it again.
+            // relaxed: the world is stopped (S4)
+            ft_atomic_store_relaxed_intptr(&obj->ob_ref_shared,
+                                           ft_ref_shared_make(0, FT_REF_MERGED));
+            res->requeue = true;
             return;
         }
-        sum_entries(id, true, true);
+        if (!full) {
+            sum_entries(id, false, true);   // S5: a freed id keeps no touches either
+        }
         unshard(obj, id, 1);
         res->dead++;
         return;
@@ -528,7 +534,6 @@ resolve(ft_object *obj, uint32_t id, bool full, bool demote_all, ft_object_stack
         }
         demote = demote_all || shard.idle[id] >= IDLE_ROUNDS;
     }
-    sum_entries(id, true, full);
     if (demote) {
         unshard(obj, id, count);
         res->demoted++;
@@ -820,23 +825,32 @@ sync_world(int flags)
 // ------------------------------------------------------------ thread exit, fork, fini
 // S6: add our positive deltas to the headers. They cannot make any count
 // reach zero, so nothing is freed here.
+// S6: adds a table's positive deltas to the headers (they cannot make any
+// count reach zero, so nothing is freed) and, as use, its increfs to the
+// demotion rounds. The caller holds the shard lock or is alone (fork).
 static void
-fold_thread(ft_tls_state *tls)
+fold_table(const uint64_t *tab, uint32_t cap)
 {
-    ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
-    for (uint32_t id = 1; id < tls->shard_cap && id < shard.high; id++) {
-        uint32_t delta = (uint32_t)tls->shard_tab[id];
-        if (tls->shard_tab[id] >> 32 != 0 && shard.objs[id] != NULL) {
+    for (uint32_t id = 1; id < cap && id < shard.high; id++) {
+        uint32_t delta = (uint32_t)tab[id];
+        ft_object *obj = shard.objs[id];
+        if (tab[id] >> 32 != 0 && obj != NULL) {
             shard.idle[id] = 0;   // our increfs count as use (demotion)
         }
         if (delta != 0) {
-            ft_object *obj = shard.objs[id];
             FT_FATAL_IF(obj == NULL, "shard: delta %u for free id %u", delta, id);
             // relaxed: a sharded object is freed only by a pause (S4)
             ft_atomic_add_relaxed_intptr(&obj->ob_ref_shared,
                                          (intptr_t)delta * FT_REF_SHARED_ONE);
         }
     }
+}
+
+static void
+fold_thread(ft_tls_state *tls)
+{
+    ft_mutex_lock_internal(&shard.mutex, FT_RANK_SHARD);
+    fold_table(tls->shard_tab, tls->shard_cap);
     ft_mutex_unlock_internal(&shard.mutex, FT_RANK_SHARD);
     ft_mem_free(tls->shard_tab);
     tls->shard_tab = NULL;
@@ -860,18 +874,9 @@ ft_shard_after_fork_child(ft_thread *survivor)
             // Their memory was copied, their threads were not: fold and
             // forget (the table leaks in the child, as their records do).
             ft_tls_state *tls = t->tls;
-            uint64_t *tab = tls->shard_tab;
+            fold_table(tls->shard_tab, tls->shard_cap);
             tls->shard_tab = NULL;
-            uint32_t cap = tls->shard_cap;
             tls->shard_cap = 0;
-            for (uint32_t id = 1; id < cap && id < shard.high; id++) {
-                uint32_t delta = (uint32_t)tab[id];
-                if (delta != 0 && shard.objs[id] != NULL) {
-                    // relaxed: the child has one thread
-                    ft_atomic_add_relaxed_intptr(&shard.objs[id]->ob_ref_shared,
-                                                 (intptr_t)delta * FT_REF_SHARED_ONE);
-                }
-            }
         }
     }
     // The lock may have been held by a thread that did not survive.
