@@ -73,7 +73,8 @@ typedef struct objs_job {
     int rounds;
 } objs_job;
 
-// Foreign incref/decref pairs: each decref counts toward the threshold.
+// Foreign incref/decref pairs: from threads one after the other they never
+// contend, so they never promote (only lost CAS races count, refcount.h).
 static void
 foreign_pairs(void *arg)
 {
@@ -147,6 +148,17 @@ promote_all(ft_object **objs, int n, int64_t *sync_rc)
         sharded += ft_ref_is_sharded(objs[i]) != 0;
     }
     return sharded;
+}
+
+// A new probe object promoted by promote_all(); *sync_rc gets its sync's
+// result. Leaves the test (FT_REQUIRE) if either step fails.
+static ft_object *
+new_promoted(_Atomic(int) *freed, int64_t *sync_rc)
+{
+    ft_object *obj = probe_new(freed);
+    FT_REQUIRE(obj != NULL, "probe_new");
+    FT_REQUIRE(promote_all(&obj, 1, sync_rc) == SHARDED, "promotion");
+    return obj;
 }
 
 // An incref/decref pair by the calling thread: through its table, so the
@@ -414,10 +426,8 @@ FT_TEST(deltas_cross_threads)
 {
     int64_t baseline = begin_test(2);
     _Atomic(int) freed = 0;
-    ft_object *obj = probe_new(&freed);
-    FT_REQUIRE(obj != NULL, "probe_new");
     int64_t rc = -2;
-    FT_REQUIRE(promote_all(&obj, 1, &rc) == SHARDED, "promotion");
+    ft_object *obj = new_promoted(&freed, &rc);
     FT_EXPECT_EQ(rc, 0, "promoting sync");
     enum { N = 100 };
 
@@ -458,10 +468,8 @@ FT_TEST(thread_exit_folds_its_deltas)
 {
     int64_t baseline = begin_test(1);
     _Atomic(int) freed = 0;
-    ft_object *obj = probe_new(&freed);
-    FT_REQUIRE(obj != NULL, "probe_new");
     int64_t rc = -2;
-    FT_REQUIRE(promote_all(&obj, 1, &rc) == SHARDED, "promotion");
+    ft_object *obj = new_promoted(&freed, &rc);
     enum { K = 37 };
     delta_job job = {.obj = obj, .n = K};
     FT_REQUIRE(run_thread(incref_n, &job), "thread");
@@ -484,10 +492,8 @@ FT_TEST(demote_all_returns_to_normal_counting)
 {
     int64_t baseline = begin_test(2);
     _Atomic(int) freed = 0;
-    ft_object *obj = probe_new(&freed);
-    FT_REQUIRE(obj != NULL, "probe_new");
     int64_t rc = -2;
-    FT_REQUIRE(promote_all(&obj, 1, &rc) == SHARDED, "promotion");
+    ft_object *obj = new_promoted(&freed, &rc);
     ft_incref(obj);
     ft_incref(obj);  // three references, two of them in main's table
     uint64_t demoted_before = ft_stats_get("shard_demoted");
